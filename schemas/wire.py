@@ -1,0 +1,20 @@
+"""Avro single-object encoding: ``C3 01``, the writer schema's 8-byte fingerprint, the plain Avro body.
+
+The worker only looks at these 10 header bytes on its hot path; the bodies go to ClickHouse as they are.
+"""
+
+from __future__ import annotations
+
+MAGIC = b"\xc3\x01"
+HEADER_LEN = 10
+
+
+def frame(fingerprint: bytes, body: bytes) -> bytes:
+    return MAGIC + fingerprint + body
+
+
+def fingerprint_of(message: bytes) -> bytes | None:
+    """The writer fingerprint, or None when the bytes are not single-object encoded Avro."""
+    if len(message) <= HEADER_LEN or message[:2] != MAGIC:
+        return None
+    return message[2:HEADER_LEN]
