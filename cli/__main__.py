@@ -1,0 +1,3 @@
+from usagemeter.app import main
+
+main()

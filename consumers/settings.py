@@ -1,0 +1,70 @@
+"""Typed settings, one class per external system, read from ``USAGEMETER_*`` environment variables.
+
+Invalid values fail at start with pydantic's message naming the variable; secrets are ``SecretStr`` so
+they never show up when settings are printed or logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path(".var/usagemeter")
+
+
+class ClickHouseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="USAGEMETER_CLICKHOUSE_", frozen=True)
+
+    dsn: str = Field(
+        default=f"chdb:///{DEFAULT_HOME.resolve()}/chdb",
+        description="chdb:///<dir> for the embedded engine, or http(s)://host:8123 for a server.",
+    )
+    database: str = Field(default="usagemeter", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    username: str = "default"
+    password: SecretStr = SecretStr("")
+
+    @field_validator("dsn")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("chdb://", "http://", "https://")):
+            raise ValueError("USAGEMETER_CLICKHOUSE_DSN must start with chdb://, http:// or https://")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb://")
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="USAGEMETER_KAFKA_", frozen=True)
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "usage.events"
+    dlq_topic: str = "usage.events.dlq"
+    group_id: str = "usagemeter-worker"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings shared by every client the worker makes."""
+        config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        return config
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="USAGEMETER_WORKER_", frozen=True)
+
+    max_batch_rows: int = Field(default=50_000, ge=1, le=1_000_000, description="Flush a batch at this many messages.")
+    max_batch_wait_s: float = Field(default=1.0, gt=0, le=60, description="Flush a non-empty batch this old.")
+    insert_retry_max_s: float = Field(default=30.0, gt=0, description="Longest back-off between insert retries.")
