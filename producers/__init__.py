@@ -1,0 +1,10 @@
+"""The emitter SDK services import: build, encode and send usage events without ever blocking.
+
+Imports nothing of the worker: the base install (confluent-kafka, fastavro, pydantic) is enough.
+"""
+
+from usagemeter.producers.emitter import DeliveryCallback, UsageEmitter
+from usagemeter.producers.fields import EventFields
+from usagemeter.producers.stats import EmitterStats
+
+__all__ = ["DeliveryCallback", "EmitterStats", "EventFields", "UsageEmitter"]

@@ -17,7 +17,7 @@ from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # one object per version: identity is equality
 class WriterSchema:
     version: int
     fingerprint: bytes

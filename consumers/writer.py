@@ -1,0 +1,98 @@
+"""Writes one batch to ClickHouse: every acceptable event inserted once, every other one dead-lettered.
+
+Each writer-schema group becomes one Avro block and one insert, its deduplication token derived from
+the batch's topic/partition/offset ranges, so a retry of the same batch is dropped by every table.
+When the engine rejects a block, ``triage`` finds the bad messages in Python; the rest is inserted as
+one block, and if the engine still refuses it (its rules and Python's disagree at an edge, such as a
+time limit passing between the two), the block is bisected down to the messages it refuses.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from confluent_kafka import Message
+
+from usagemeter.consumers import triage
+from usagemeter.consumers.avro_block import container
+from usagemeter.consumers.batch import Batch
+from usagemeter.consumers.clock import Clock
+from usagemeter.consumers.dead_letters import DeadLetters
+from usagemeter.consumers.errors import BlockRejected, StoreUnavailable
+from usagemeter.consumers.sink import ClickHouseSink
+from usagemeter.schemas import WriterSchema, by_fingerprint
+from usagemeter.schemas.validation import Rejection
+from usagemeter.schemas.wire import HEADER_LEN
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    inserted: int
+    dead_lettered: int
+    duplicates: int
+    triaged_blocks: int
+
+
+class BatchWriter:
+    def __init__(self, sink: ClickHouseSink, dead_letters: DeadLetters, clock: Clock) -> None:
+        self._sink = sink
+        self._dead_letters = dead_letters
+        self._clock = clock
+
+    def write(self, batch: Batch) -> WriteResult:
+        """Inserts every group, then makes the dead letters durable. Raises before anything is committed
+        if either fails; the caller commits the batch's offsets only after this returns."""
+        inserted = triaged = 0
+        rejected: list[tuple[Message, Rejection]] = list(batch.invalid)
+        for fingerprint, messages in batch.groups.items():
+            schema = by_fingerprint(fingerprint)
+            if schema is None:
+                reason = Rejection("unknown_schema", f"writer schema fingerprint {fingerprint.hex()} is not known")
+                rejected.extend((msg, reason) for msg in messages)
+                continue
+            ok, bad, was_triaged = self._insert_group(schema, messages, batch.token(fingerprint))
+            inserted += ok
+            triaged += was_triaged
+            rejected.extend(bad)
+        for msg, rejection in rejected:
+            self._dead_letters.send(msg, rejection)
+        self._dead_letters.flush()
+        return WriteResult(inserted, len(rejected), batch.duplicates, triaged)
+
+    def _insert_group(
+        self, schema: WriterSchema, messages: list[Message], token: str
+    ) -> tuple[int, list[tuple[Message, Rejection]], bool]:
+        try:
+            self._sink.insert(_block(schema, messages), token)
+            return len(messages), [], False
+        except BlockRejected as exc:
+            log.warning("block of %d events rejected (%s); triaging", len(messages), exc)
+        good, bad = triage.split(schema, messages, self._clock.now_us())
+        refused = self._insert_bisecting(schema, good, f"{token}|triaged")
+        if refused and len(refused) == len(good) > 1:
+            # The engine refuses every event Python accepts: that is a store problem, not bad data.
+            raise StoreUnavailable(f"engine rejects all {len(good)} events that pass validation")
+        return len(good) - len(refused), bad + refused, True
+
+    def _insert_bisecting(self, schema: WriterSchema, messages: list[Message], token: str) -> list[tuple[Message, Rejection]]:
+        if not messages:
+            return []
+        first, last = messages[0], messages[-1]
+        part_token = f"{token}|{first.partition()}:{first.offset()}-{last.partition()}:{last.offset()}|{len(messages)}"
+        try:
+            self._sink.insert(_block(schema, messages), part_token)
+            return []
+        except BlockRejected as exc:
+            if len(messages) == 1:
+                return [(messages[0], Rejection("rejected_by_engine", str(exc)))]
+        mid = len(messages) // 2
+        return self._insert_bisecting(schema, messages[:mid], token) + self._insert_bisecting(
+            schema, messages[mid:], token
+        )
+
+
+def _block(schema: WriterSchema, messages: list[Message]) -> bytes:
+    return container(schema, [msg.value()[HEADER_LEN:] for msg in messages])
