@@ -21,7 +21,9 @@ How genai-prices' price data maps to rows:
 
 Alias rows resolve every literal model name genai-prices knows (model ids and ``equals`` clauses) with
 genai-prices' own lookup, per provider and without one (``provider_raw = ''``), so a name maps to the
-model genai-prices itself would pick, including through a provider's fallback providers.
+model genai-prices itself would pick, including through a provider's fallback providers. Names matched
+only by ``starts_with``/``contains``/``regex`` clauses (dated or fine-tuned variants) are not listed: they
+stay ``unknown_model`` until a row names them.
 """
 
 from __future__ import annotations
@@ -192,10 +194,18 @@ def _winner(conditions: Sequence[ConditionalPrice], day: date | None) -> ModelPr
 
 
 def alias_rows(snapshot: DataSnapshot) -> list[AliasRow]:
-    """Per provider and provider-less rows for every literal model name, as genai-prices resolves them."""
+    """Per provider and provider-less rows for every literal model name, as genai-prices resolves them.
+
+    A model's own id always maps to the model, also where genai-prices' lookup does not reach it by id
+    (its match clauses name other spellings, as for Fireworks' ``accounts/fireworks/models/...``).
+    """
     owners = {id(model): provider.id for provider in snapshot.providers for model in provider.models}
     by_id = {provider.id: provider for provider in snapshot.providers}
-    rows: dict[tuple[str, str], AliasRow] = {}
+    rows = {
+        (provider.id, model.id.lower()): AliasRow(provider.id, model.id.lower(), provider.id, model.id)
+        for provider in snapshot.providers
+        for model in provider.models
+    }
     for provider in snapshot.providers:
         reachable = [provider, *(by_id[p] for p in provider.fallback_model_providers or () if p in by_id)]
         for name in sorted({name for p in reachable for name in provider_names(p)}):
@@ -270,7 +280,7 @@ def _insert_prices(client: Client, version: int, rows: Sequence[PriceRow]) -> No
         [row.model_id for row in rows],
         [row.valid_from for row in rows],
         [row.valid_to for row in rows],
-        *([row.prices[index] for row in rows] for index in range(len(PRICE_COLUMNS))),
+        *(list[object]([row.prices[index] for row in rows]) for index in range(len(PRICE_COLUMNS))),
         [int(row.approximate) for row in rows],
     ]
     names = ["book_version", "provider_id", "model_id", "valid_from", "valid_to", *PRICE_COLUMNS, "approximate"]
