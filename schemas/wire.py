@@ -5,6 +5,13 @@ The worker only looks at these 10 header bytes on its hot path; the bodies go to
 
 from __future__ import annotations
 
+import io
+from typing import Any
+
+from fastavro import schemaless_writer
+
+from usagemeter.schemas.registry import WriterSchema
+
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
 
@@ -18,3 +25,11 @@ def fingerprint_of(message: bytes) -> bytes | None:
     if len(message) <= HEADER_LEN or message[:2] != MAGIC:
         return None
     return message[2:HEADER_LEN]
+
+
+def encode(schema: WriterSchema, record: dict[str, Any]) -> bytes:
+    """One record as a single-object message in ``schema`` (event_time as int microseconds)."""
+    buffer = io.BytesIO()
+    buffer.write(MAGIC + schema.fingerprint)
+    schemaless_writer(buffer, schema.plain, record)
+    return buffer.getvalue()

@@ -1,0 +1,46 @@
+"""Builds a running worker from settings: the store migrated and priced, the pipeline wired.
+
+Shared by ``usagemeter worker`` and ``usagemeter serve`` (which adds the query API in the same process,
+as an embedded chDB directory can be owned by one process only).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from clickhouse_connect.driver.client import Client
+
+from usagemeter.consumers import migrations, pricebook
+from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
+from usagemeter.consumers.sink import ClickHouseSink
+from usagemeter.consumers.store import connect
+from usagemeter.consumers.worker import Worker
+from usagemeter.consumers.writer import WriteResult
+
+log = logging.getLogger("usagemeter.worker")
+
+
+def prepare_store(settings: ClickHouseSettings) -> Client:
+    """Connects, applies missing migrations, and loads the bundled price book when none is loaded yet."""
+    client = connect(settings)
+    applied = migrations.apply(client)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    if not client.query("SELECT count() FROM price_unit_current").result_rows[0][0]:
+        stats = pricebook.load(client)
+        log.info("loaded price book v%d: %d prices, %d aliases", stats.book_version, stats.price_rows, stats.alias_rows)
+    return client
+
+
+def build_worker(kafka: KafkaSettings, settings: WorkerSettings, client: Client) -> Worker:
+    return Worker(kafka, ClickHouseSink(client), settings, on_flush=_log_flush)
+
+
+def _log_flush(result: WriteResult) -> None:
+    log.info(
+        "batch written: %d inserted, %d dead-lettered, %d duplicates skipped%s",
+        result.inserted,
+        result.dead_lettered,
+        result.duplicates,
+        f", {result.triaged_blocks} blocks triaged" if result.triaged_blocks else "",
+    )
