@@ -102,15 +102,29 @@ WITH
     if(p.9 IS NULL, 0, output_audio_tokens) AS aout_leaf,
     -- Reasoning tokens are shown as their own component; without a reasoning price they cost the output price.
     output_tokens - reasoning_tokens - aout_leaf AS out_leaf,
-    toDecimal128(1000000, 0) AS per_m,
-    ifNull(p.2, 0) * in_leaf / per_m AS c_input,
-    ifNull(p.3, 0) * cr_leaf / per_m AS c_cache_read,
-    (ifNull(p.4, 0) * cw_leaf + ifNull(p.5, 0) * cw1h_leaf) / per_m AS c_cache_write,
-    ifNull(p.6, 0) * out_leaf / per_m AS c_output,
-    ifNull(p.7, ifNull(p.6, 0)) * reasoning_tokens / per_m AS c_reasoning,
-    (ifNull(p.8, 0) * ain_leaf + ifNull(p.9, 0) * aout_leaf) / per_m AS c_audio,
-    ifNull(p.10, 0) * web_searches / 1000 AS c_web_search,
-    ifNull(p.11, 0) * requests / 1000 AS c_request,
+    -- Exact first: unit prices have at most 18 decimals and "per million" adds 6, so scale 24 loses nothing
+    -- (Decimal division truncates at the operand's scale). Rounded once, half to even, to the stored 18
+    -- places, as genai-prices' exact total quantized; components are rounded on their own, so they can
+    -- differ from the total by a few 1e-18.
+    toDecimal256(ifNull(p.2, 0), 24) * in_leaf / 1000000 AS x_input,
+    toDecimal256(ifNull(p.3, 0), 24) * cr_leaf / 1000000 AS x_cache_read,
+    (toDecimal256(ifNull(p.4, 0), 24) * cw_leaf + toDecimal256(ifNull(p.5, 0), 24) * cw1h_leaf) / 1000000
+        AS x_cache_write,
+    toDecimal256(ifNull(p.6, 0), 24) * out_leaf / 1000000 AS x_output,
+    toDecimal256(ifNull(p.7, ifNull(p.6, 0)), 24) * reasoning_tokens / 1000000 AS x_reasoning,
+    (toDecimal256(ifNull(p.8, 0), 24) * ain_leaf + toDecimal256(ifNull(p.9, 0), 24) * aout_leaf) / 1000000 AS x_audio,
+    toDecimal256(ifNull(p.10, 0), 24) * web_searches / 1000 AS x_web_search,
+    toDecimal256(ifNull(p.11, 0), 24) * requests / 1000 AS x_request,
+    toDecimal128(roundBankers(x_input, 18), 18) AS c_input,
+    toDecimal128(roundBankers(x_cache_read, 18), 18) AS c_cache_read,
+    toDecimal128(roundBankers(x_cache_write, 18), 18) AS c_cache_write,
+    toDecimal128(roundBankers(x_output, 18), 18) AS c_output,
+    toDecimal128(roundBankers(x_reasoning, 18), 18) AS c_reasoning,
+    toDecimal128(roundBankers(x_audio, 18), 18) AS c_audio,
+    toDecimal128(roundBankers(x_web_search, 18), 18) AS c_web_search,
+    toDecimal128(roundBankers(x_request, 18), 18) AS c_request,
+    toDecimal128(roundBankers(x_input + x_cache_read + x_cache_write + x_output + x_reasoning + x_audio
+                              + x_web_search + x_request, 18), 18) AS c_total,
     toDecimal128OrNull(cost, 18) AS caller_cost
 SELECT
     event_id,
@@ -149,9 +163,7 @@ SELECT
     c_audio AS cost_audio,
     c_web_search AS cost_web_search,
     c_request AS cost_request,
-    if(caller_cost IS NULL,
-       c_input + c_cache_read + c_cache_write + c_output + c_reasoning + c_audio + c_web_search + c_request,
-       assumeNotNull(caller_cost)) AS cost_total,
+    if(caller_cost IS NULL, c_total, assumeNotNull(caller_cost)) AS cost_total,
     multiIf(caller_cost IS NOT NULL, 'caller', p.1 = 1, 'calculated', 'unpriced') AS cost_source,
     cost_label,
     multiIf(p.1 = 0, 'unknown_model', p.12 = 1, 'approximate', 'priced') AS price_status,

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.clickhouse
 EIGHTEEN_PLACES = Decimal(10) ** -18
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
-DRAWS = 600
+EXTRA_DRAWS = 500
 
 
 def _event(provider: str, model: str, at: datetime, **tokens: int) -> dict[str, Any]:
@@ -104,15 +104,16 @@ def _recent_price_change() -> tuple[Provider, ModelInfo, datetime]:
 
 
 def test_random_usages_cost_what_genai_prices_says(clickhouse: Client) -> None:
+    """Every model once at a random time, then EXTRA_DRAWS random (model, time) pairs, one block."""
     pricebook.load(clickhouse)
     rng = random.Random(20261123)
     models = [(p, m) for p in get_snapshot().providers for m in p.models]
+    picks = [*models, *(rng.choice(models) for _ in range(EXTRA_DRAWS))]
     now = datetime.now(UTC)
     excluded: Counter[str] = Counter()
     events: list[dict[str, Any]] = []
     expected: dict[str, Decimal] = {}
-    while len(events) < DRAWS:
-        provider, model = rng.choice(models)
+    for provider, model in picks:
         at = now - timedelta(seconds=rng.randrange(60, 1090 * 86400))
         reason = _exclusion(model, at)
         if reason:
@@ -130,6 +131,7 @@ def test_random_usages_cost_what_genai_prices_says(clickhouse: Client) -> None:
     wrong = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
     distinct = {(e["provider"], e["model"]) for e in events}
     print(f"compared {len(events)} draws over {len(distinct)} models; excluded {dict(excluded)}")
+    assert len(events) >= EXTRA_DRAWS
     assert not wrong, f"{len(wrong)} of {len(events)} differ, e.g. {list(wrong.items())[:5]}"
 
 
@@ -155,6 +157,9 @@ def _random_tokens(rng: random.Random) -> dict[str, int]:
     cache_write_1h = rng.randrange(0, cache_write + 1) if rng.random() < 0.3 else 0
     output_tokens = rng.choice([0, rng.randrange(1, 5_000), rng.randrange(1, 500_000)])
     reasoning = rng.randrange(0, output_tokens + 1) if rng.random() < 0.3 else 0
+    # Audio is part of input/output too; kept within the uncached, non-reasoning rest so that no leaf goes negative.
+    input_audio = rng.randrange(0, input_tokens - cache_read - cache_write + 1) if rng.random() < 0.15 else 0
+    output_audio = rng.randrange(0, output_tokens - reasoning + 1) if rng.random() < 0.15 else 0
     return {
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
@@ -162,6 +167,8 @@ def _random_tokens(rng: random.Random) -> dict[str, int]:
         "cache_write_tokens": cache_write,
         "cache_write_1h_tokens": cache_write_1h,
         "reasoning_tokens": reasoning,
+        "input_audio_tokens": input_audio,
+        "output_audio_tokens": output_audio,
     }
 
 
@@ -173,6 +180,8 @@ def _genai_total(provider: Provider, model: ModelInfo, event: dict[str, Any]) ->
         cache_write_tokens=event.get("cache_write_tokens", 0),
         cache_write_1h_tokens=event.get("cache_write_1h_tokens", 0),
         output_reasoning_tokens=event.get("reasoning_tokens", 0),
+        input_audio_tokens=event.get("input_audio_tokens", 0),
+        output_audio_tokens=event.get("output_audio_tokens", 0),
     )
     at = EPOCH + event["event_time"] * MICROSECOND
     result = calc_price(usage, model_ref=model.id, provider_id=provider.id, genai_request_timestamp=at)
