@@ -15,8 +15,10 @@ How genai-prices' price data maps to rows:
   ``valid_from <= t <= valid_to`` and, where two ranges share a second, returns the older one, so each
   period ends one second before the next begins (no gaps, no overlaps).
 - Approximations, flagged with ``approximate = 1``: time-of-day conditions (ignored: the price in force
-  outside every time-of-day window applies), tiered prices (the base price applies) and price keys the
-  table has no column for (that usage kind is not priced). Price variants (service tiers, batch) are
+  outside every time-of-day window applies), tiered prices (the base price applies) and token price
+  keys the table has no column for (image, video or cached-audio tokens are counted in input/output
+  tokens and priced at those rates). Non-token units events do not report (storage searches, document
+  pages, audio hours, characters) do not make a price approximate: nothing an event carries is mispriced. Price variants (service tiers, batch) are
   ignored for now: the standard price applies and the row is not flagged.
 
 Alias rows resolve every literal model name genai-prices knows (model ids and ``equals`` clauses) with
@@ -144,7 +146,7 @@ def unit_prices(price: ModelPrice) -> tuple[tuple[Decimal | None, ...], bool]:
     values = _price_items(price)
     columns = tuple(_base(values.get(key)) for key in PRICE_COLUMNS)
     tiered = any(isinstance(value, TieredPrices) for value in values.values())
-    unmodelled = values.keys() - set(PRICE_COLUMNS)
+    unmodelled = {key for key in values.keys() - set(PRICE_COLUMNS) if key.endswith("_mtok")}
     return columns, tiered or bool(unmodelled)
 
 

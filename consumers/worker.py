@@ -55,7 +55,7 @@ class Worker:
         self._writer = BatchWriter(sink, DeadLetters(dlq_producer, kafka.dlq_topic), self._clock)
         self._batch = Batch(self._clock.monotonic())
         self._held: list[Message] = []
-        self.totals = {"inserted": 0, "dead_lettered": 0, "duplicates": 0, "batches": 0}
+        self.totals = {"consumed": 0, "inserted": 0, "dead_lettered": 0, "duplicates": 0, "batches": 0}
 
     def run(self, stop: threading.Event) -> None:
         """Consumes until ``stop`` is set, then drains: inserts and commits what it holds, and leaves the group."""
@@ -76,6 +76,7 @@ class Worker:
             if not self._batch.size:
                 self._batch.started_at = self._clock.monotonic()
             self._batch.add(messages)
+            self.totals["consumed"] += len(messages)
         full = self._batch.size >= self._settings.max_batch_rows
         old = self._clock.monotonic() - self._batch.started_at >= self._settings.max_batch_wait_s
         if self._batch.size and (full or old):

@@ -1,0 +1,171 @@
+"""Events/s from Kafka to priced, aggregated rows for one worker process, against two baselines measured
+in the same run on the same topic, tables and views:
+
+* ``consume-only``: the ceiling, consuming the topic in large batches and doing nothing else;
+* ``decode-and-insert``: a straightforward worker that decodes every event with fastavro and inserts
+  columns (clickhouse-connect's column-oriented insert) into the same staging table, so the same views
+  price and aggregate;
+* ``usagemeter``: the real worker (``consumers/worker.py``): bodies joined into Avro blocks that
+  ClickHouse decodes, dedup by key, insert tokens, commit after insert.
+
+Each design reads the whole topic with its own consumer group into its own freshly migrated database.
+Each is timed from its first consumed message (group joins excluded). Designs run interleaved for ``--rounds`` rounds, so a noisy neighbour hurts all of them alike; the
+report gives each design's median and the ratios of the medians.
+
+    .venv/bin/python -m benchmarks.worker_throughput --events 200000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import Consumer, Producer, TopicPartition
+from fastavro import parse_schema, schemaless_reader
+
+from usagemeter.consumers import migrations, pricebook
+from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
+from usagemeter.consumers.sink import ClickHouseSink
+from usagemeter.consumers.store import connect
+from usagemeter.consumers.worker import Worker
+from usagemeter.local.kafka import LocalKafka, create_topic
+from usagemeter.producers.simulation import simulated_calls
+from usagemeter.schemas import CURRENT
+from usagemeter.schemas.wire import HEADER_LEN, encode
+
+BATCH = 50_000
+_CONSUMER = {"enable.auto.commit": False, "auto.offset.reset": "earliest", "fetch.max.bytes": 64 << 20,
+             "max.partition.fetch.bytes": 16 << 20, "queued.max.messages.kbytes": 256 << 10}
+
+
+def produce(bootstrap: str, topic: str, events: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.num.messages": 10_000,
+                         "queue.buffering.max.messages": 500_000, "compression.type": "lz4"})
+    for call in simulated_calls(random.Random(1), events):
+        record = {**call, "event_id": str(uuid.uuid4())}
+        record["event_time"] = int(record["event_time"].timestamp() * 1_000_000)
+        producer.produce(topic, encode(CURRENT, record), record["event_id"].encode())
+        producer.poll(0)
+    assert producer.flush(60) == 0
+
+
+def consume_only(bootstrap: str, topic: str, events: int, _client: Client) -> float:
+    consumer = Consumer({**_CONSUMER, "bootstrap.servers": bootstrap, "group.id": f"ceiling-{uuid.uuid4()}"})
+    consumer.subscribe([topic])
+    seen, started = 0, 0.0
+    while seen < events:
+        got = sum(1 for m in consumer.consume(20_000, timeout=1) if m.error() is None)
+        if got and not seen:
+            started = time.perf_counter()
+        seen += got
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return elapsed
+
+
+def decode_and_insert(bootstrap: str, topic: str, events: int, client: Client) -> float:
+    schema = parse_schema(json.loads(CURRENT.json_text))
+    names = [f["name"] for f in schema["fields"]]
+    consumer = Consumer({**_CONSUMER, "bootstrap.servers": bootstrap, "group.id": f"naive-{uuid.uuid4()}"})
+    consumer.subscribe([topic])
+    seen, started = 0, 0.0
+    while seen < events:
+        messages = [m for m in consumer.consume(BATCH, timeout=1) if m.error() is None]
+        if not messages:
+            continue
+        if not seen:
+            started = time.perf_counter()
+        columns: list[list[Any]] = [[] for _ in names]
+        for msg in messages:
+            value = msg.value()
+            record = schemaless_reader(io.BytesIO(value[HEADER_LEN:]), schema, None)
+            for column, name in zip(columns, names, strict=True):
+                column.append(record[name])
+        client.insert("usage_staging", columns, column_names=names, column_oriented=True, settings={"async_insert": 0})
+        offsets: dict[int, int] = {}
+        for msg in messages:
+            offsets[msg.partition()] = msg.offset()
+        consumer.commit(offsets=[TopicPartition(topic, p, o + 1) for p, o in offsets.items()], asynchronous=False)
+        seen += len(messages)
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return elapsed
+
+
+def usagemeter_worker(bootstrap: str, topic: str, events: int, client: Client) -> float:
+    settings = KafkaSettings(bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq", group_id=f"um-{uuid.uuid4()}")
+    worker = Worker(settings, ClickHouseSink(client), WorkerSettings(max_batch_rows=BATCH, max_batch_wait_s=1.0))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    while not worker.totals["consumed"]:
+        time.sleep(0.001)
+    started = time.perf_counter()
+    while worker.totals["inserted"] < events:
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    thread.join()
+    return elapsed
+
+
+DESIGNS: dict[str, Callable[[str, str, int, Client], float]] = {
+    "consume-only": consume_only,
+    "decode-and-insert": decode_and_insert,
+    "usagemeter": usagemeter_worker,
+}
+
+
+def fresh_database(dsn: str) -> Client:
+    client = connect(ClickHouseSettings(dsn=dsn, database=f"bench_{uuid.uuid4().hex[:10]}"))
+    migrations.apply(client)
+    pricebook.load(client)
+    return client
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        kafka = LocalKafka(data_dir=Path(tmp) / "kafka")
+        kafka.start()
+        try:
+            topic = "bench.events"
+            create_topic(kafka.bootstrap_servers, topic, partitions=4)
+            create_topic(kafka.bootstrap_servers, f"{topic}.dlq", partitions=1)
+            produce(kafka.bootstrap_servers, topic, args.events)
+            dsn = f"chdb:///{tmp}/chdb"
+            rates: dict[str, list[float]] = {name: [] for name in DESIGNS}
+            for _ in range(args.rounds):
+                for name, design in DESIGNS.items():
+                    client = fresh_database(dsn)
+                    seconds = design(kafka.bootstrap_servers, topic, args.events, client)
+                    rates[name].append(args.events / seconds)
+                    if name != "consume-only":
+                        got = client.query("SELECT sum(events) FROM usage_15m_by_model").result_rows[0][0]
+                        assert got == args.events, (name, got)
+        finally:
+            kafka.stop()
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    print(f"events={args.events} rounds={args.rounds}")
+    for name, values in rates.items():
+        print(f"{name:>18}: median {median[name]:>10,.0f} events/s  (runs: {', '.join(f'{v:,.0f}' for v in values)})")
+    print(f"usagemeter / decode-and-insert = {median['usagemeter'] / median['decode-and-insert']:.2f}x")
+    print(f"usagemeter / consume-only      = {median['usagemeter'] / median['consume-only']:.0%}")
+
+
+if __name__ == "__main__":
+    main()
