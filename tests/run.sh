@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The test command: `bash tests/run.sh [pytest args...]` from a fresh clone.
+#
+# 1. deploy/local/venv.sh creates or refreshes .venv (fast when nothing changed);
+# 2. the Kafka jars are fetched once into the shared cache (~/.cache/usagemeter, or $USAGEMETER_HOME);
+# 3. ruff, mypy and pytest all run, so one run shows every kind of failure; extra args go to pytest.
+# Exits non-zero when any step fails; pytest's "no tests collected" (exit 5) is a failure too.
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+py="$root/.venv/bin/python"
+
+bash deploy/local/venv.sh || { echo "run.sh: virtualenv setup failed" >&2; exit 1; }
+"$py" -c 'from usagemeter.local.kafka import LocalKafka; LocalKafka().ensure_jars()' \
+    || { echo "run.sh: fetching the Kafka jars failed" >&2; exit 1; }
+
+failed=()
+echo "== ruff check"
+"$py" -m ruff check . || failed+=("ruff")
+echo "== mypy"
+"$py" -m mypy || failed+=("mypy")
+echo "== pytest"
+"$py" -m pytest -q "$@"
+status=$?
+if [[ $status -eq 5 ]]; then
+    echo "run.sh: pytest collected no tests" >&2
+fi
+[[ $status -eq 0 ]] || failed+=("pytest (exit $status)")
+
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "run.sh: FAILED: ${failed[*]}" >&2
+    exit 1
+fi
+echo "run.sh: all passed"
