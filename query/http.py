@@ -1,0 +1,78 @@
+"""The query API: ``GET /v1/usage`` serves ``get_usage()`` as JSON, ``GET /healthz`` says the process is up.
+
+In embedded mode one process owns the chDB directory (``usagemeter serve``), so other processes, the CLI
+included, read usage through this API. Where it listens is the caller's choice (uvicorn's host and
+port); ``usagemeter serve`` binds 127.0.0.1 unless told otherwise. There is no authentication: do not
+expose it beyond hosts that may see every client's usage.
+
+Errors: a bad time zone, ``since`` or client id is 422 with the reason in ``detail``; a store that cannot
+be reached is 503.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
+from fastapi import FastAPI, HTTPException, Query
+from usagemeter.query.models import UsageReport
+from usagemeter.query.periods import Period
+from usagemeter.query.report import get_usage
+
+ClientProvider = Callable[[], Client]
+"""Returns the ClickHouse client to query with; called once per request."""
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(client_provider: ClientProvider, *, clock: Clock = _utc_now) -> FastAPI:
+    """The API over the store that ``client_provider`` gives; ``clock`` decides "now" for current periods.
+
+    Reports run one at a time: a clickhouse-connect client is not meant for concurrent queries (an HTTP
+    client's session would refuse the second one), and reports are cheap reads of small aggregates.
+    """
+    app = FastAPI(title="usagemeter", summary="Usage and cost of LLM and other metered API calls.")
+    one_at_a_time = threading.Lock()
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/usage")
+    def usage(
+        *,
+        client_id: Annotated[str, Query(min_length=1, description="The client whose usage to report.")],
+        user_id: Annotated[str | None, Query(description="Only this user's usage.")] = None,
+        period: Annotated[Period, Query(description="The current period: local day or month.")] = "month",
+        tz: Annotated[str, Query(description="IANA time zone of the period, e.g. Europe/Berlin.")] = "UTC",
+        since: Annotated[
+            datetime | None, Query(description="Totals from this instant (15-minute aligned) instead of all time.")
+        ] = None,
+        include_users: Annotated[bool, Query(description="Fill by_user (reads the per-user table).")] = False,
+    ) -> UsageReport:
+        with one_at_a_time:
+            try:
+                return get_usage(
+                    client_provider(),
+                    client_id,
+                    user_id=user_id,
+                    period=period,
+                    tz=tz,
+                    since=since,
+                    include_users=include_users,
+                    now=clock(),
+                )
+            except ValueError as exc:
+                raise HTTPException(status_code=422, detail=str(exc)) from exc
+            except OperationalError as exc:
+                raise HTTPException(status_code=503, detail=f"the usage store is unavailable: {exc}") from exc
+
+    return app

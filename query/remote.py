@@ -1,0 +1,107 @@
+"""``fetch_usage()``: the usage report from a running query API (``usagemeter serve``) over HTTP.
+
+For processes that cannot open the store themselves, such as the CLI while ``usagemeter serve`` owns the
+embedded engine's directory. Errors:
+
+    UsageApiError                 the API answered, but not with a report (status and reason attached)
+    └── UsageApiUnreachableError  nothing answered at that address (refused, unknown host, connect timeout)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+import httpx
+from pydantic import ValidationError
+from usagemeter.query.models import UsageReport
+from usagemeter.query.periods import Period
+
+DEFAULT_API_URL: Final = "http://127.0.0.1:8765"
+
+
+class ResponseLike(Protocol):
+    """What ``fetch_usage`` reads of a response (httpx's, or a test client's)."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def text(self) -> str: ...
+    def json(self) -> Any: ...
+
+
+class HttpGetter(Protocol):
+    """An HTTP client that can GET: an ``httpx.Client``, or FastAPI's ``TestClient`` in tests."""
+
+    def get(self, url: str, *, params: dict[str, str]) -> ResponseLike: ...
+
+
+class UsageApiError(Exception):
+    """The query API did not return a report."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class UsageApiUnreachableError(UsageApiError):
+    """Nothing answered at the API's address."""
+
+
+def fetch_usage(
+    base_url: str,
+    client_id: str,
+    *,
+    user_id: str | None = None,
+    period: Period = "month",
+    tz: str = "UTC",
+    since: datetime | None = None,
+    include_users: bool = False,
+    timeout_s: float = 10.0,
+    http_client: HttpGetter | None = None,
+) -> UsageReport:
+    """The report ``GET {base_url}/v1/usage`` returns, parsed back into a ``UsageReport`` (costs exact).
+
+    ``http_client`` lets a caller reuse a client (with its own timeouts) or pass a test client; otherwise
+    one is made with ``timeout_s`` and closed.
+    """
+    params: dict[str, str] = {"client_id": client_id, "period": period, "tz": tz}
+    if user_id is not None:
+        params["user_id"] = user_id
+    if since is not None:
+        params["since"] = since.isoformat()
+    if include_users:
+        params["include_users"] = "true"
+    url = base_url.rstrip("/") + "/v1/usage"
+    try:
+        if http_client is not None:
+            response = http_client.get(url, params=params)
+        else:
+            with httpx.Client(timeout=timeout_s) as owned:
+                response = owned.get(url, params=params)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise UsageApiUnreachableError(f"no usage API answers at {base_url}: {exc}") from exc
+    except httpx.HTTPError as exc:
+        raise UsageApiError(f"usage API at {base_url} failed: {exc}") from exc
+    if response.status_code != 200:
+        raise UsageApiError(
+            f"usage API at {base_url} answered {response.status_code}: {_detail(response)}",
+            status_code=response.status_code,
+        )
+    try:
+        return UsageReport.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise UsageApiError(f"usage API at {base_url} sent something that is not a usage report: {exc}") from exc
+
+
+def _detail(response: ResponseLike) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, list):  # FastAPI's request validation errors
+        return "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg', '')}" for e in detail)
+    return str(detail)
