@@ -9,7 +9,8 @@ in the same run on the same topic, tables and views:
   ClickHouse decodes, dedup by key, insert tokens, commit after insert.
 
 Each design reads the whole topic with its own consumer group into its own freshly migrated database.
-Each is timed from its first consumed message (group joins excluded). Designs run interleaved for ``--rounds`` rounds, so a noisy neighbour hurts all of them alike; the
+Each is timed from its first consumed message (group joins excluded). Designs run
+interleaved for ``--rounds`` rounds, so a noisy neighbour hurts all of them alike; the
 report gives each design's median and the ratios of the medians.
 
     .venv/bin/python -m benchmarks.worker_throughput --events 200000 --rounds 3
@@ -28,13 +29,14 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Producer, TopicPartition
 from fastavro import parse_schema, schemaless_reader
 
 from usagemeter.consumers import migrations, pricebook
+from usagemeter.consumers.batch import value_of
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.consumers.store import connect
@@ -45,13 +47,25 @@ from usagemeter.schemas import CURRENT
 from usagemeter.schemas.wire import HEADER_LEN, encode
 
 BATCH = 50_000
-_CONSUMER = {"enable.auto.commit": False, "auto.offset.reset": "earliest", "fetch.max.bytes": 64 << 20,
-             "max.partition.fetch.bytes": 16 << 20, "queued.max.messages.kbytes": 256 << 10}
+_CONSUMER = {
+    "enable.auto.commit": False,
+    "auto.offset.reset": "earliest",
+    "fetch.max.bytes": 64 << 20,
+    "max.partition.fetch.bytes": 16 << 20,
+    "queued.max.messages.kbytes": 256 << 10,
+}
 
 
 def produce(bootstrap: str, topic: str, events: int) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.num.messages": 10_000,
-                         "queue.buffering.max.messages": 500_000, "compression.type": "lz4"})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 50,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 500_000,
+            "compression.type": "lz4",
+        }
+    )
     for call in simulated_calls(random.Random(1), events):
         record = {**call, "event_id": str(uuid.uuid4())}
         record["event_time"] = int(record["event_time"].timestamp() * 1_000_000)
@@ -75,8 +89,8 @@ def consume_only(bootstrap: str, topic: str, events: int, _client: Client) -> fl
 
 
 def decode_and_insert(bootstrap: str, topic: str, events: int, client: Client) -> float:
-    schema = parse_schema(json.loads(CURRENT.json_text))
-    names = [f["name"] for f in schema["fields"]]
+    schema = cast(dict[str, Any], parse_schema(json.loads(CURRENT.json_text)))
+    names: list[str] = [f["name"] for f in schema["fields"]]
     consumer = Consumer({**_CONSUMER, "bootstrap.servers": bootstrap, "group.id": f"naive-{uuid.uuid4()}"})
     consumer.subscribe([topic])
     seen, started = 0, 0.0
@@ -88,15 +102,12 @@ def decode_and_insert(bootstrap: str, topic: str, events: int, client: Client) -
             started = time.perf_counter()
         columns: list[list[Any]] = [[] for _ in names]
         for msg in messages:
-            value = msg.value()
-            record = schemaless_reader(io.BytesIO(value[HEADER_LEN:]), schema, None)
+            record: Any = schemaless_reader(io.BytesIO(value_of(msg)[HEADER_LEN:]), schema, None)
             for column, name in zip(columns, names, strict=True):
                 column.append(record[name])
         client.insert("usage_staging", columns, column_names=names, column_oriented=True, settings={"async_insert": 0})
-        offsets: dict[int, int] = {}
-        for msg in messages:
-            offsets[msg.partition()] = msg.offset()
-        consumer.commit(offsets=[TopicPartition(topic, p, o + 1) for p, o in offsets.items()], asynchronous=False)
+        last = {cast(int, msg.partition()): cast(int, msg.offset()) for msg in messages}
+        consumer.commit(offsets=[TopicPartition(topic, p, o + 1) for p, o in last.items()], asynchronous=False)
         seen += len(messages)
     elapsed = time.perf_counter() - started
     consumer.close()
@@ -104,7 +115,9 @@ def decode_and_insert(bootstrap: str, topic: str, events: int, client: Client) -
 
 
 def usagemeter_worker(bootstrap: str, topic: str, events: int, client: Client) -> float:
-    settings = KafkaSettings(bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq", group_id=f"um-{uuid.uuid4()}")
+    settings = KafkaSettings(
+        bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq", group_id=f"um-{uuid.uuid4()}"
+    )
     worker = Worker(settings, ClickHouseSink(client), WorkerSettings(max_batch_rows=BATCH, max_batch_wait_s=1.0))
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import typer
 
+from usagemeter.demo_cmd import demo
+from usagemeter.kafka_cmd import app as kafka_app
+from usagemeter.usage_cmd import usage_command
+from usagemeter.worker_cmd import migrate, serve, worker
+
 app = typer.Typer(
     name="usagemeter",
     help="Usage metering for LLM and other metered API calls: Kafka in, ClickHouse out.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.command()(demo)
+app.command()(migrate)
+app.command()(worker)
+app.command()(serve)
+app.command("usage")(usage_command)
+app.add_typer(kafka_app, name="kafka", help="Run a local single-node Kafka broker (no Docker needed).")
 
 
 def main() -> None:

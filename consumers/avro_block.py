@@ -39,6 +39,4 @@ def container_header(schema: WriterSchema) -> bytes:
 def container(schema: WriterSchema, bodies: list[bytes]) -> bytes:
     """One container with one block holding ``bodies`` (plain Avro record encodings)."""
     payload = b"".join(bodies)
-    return b"".join(
-        (container_header(schema), zigzag_long(len(bodies)), zigzag_long(len(payload)), payload, _SYNC)
-    )
+    return b"".join((container_header(schema), zigzag_long(len(bodies)), zigzag_long(len(payload)), payload, _SYNC))

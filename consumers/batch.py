@@ -8,12 +8,19 @@ aside for the dead-letter topic.
 
 from __future__ import annotations
 
+from typing import cast
+
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from usagemeter.schemas.validation import Rejection
 from usagemeter.schemas.wire import MAGIC
 
 _NOT_AVRO = Rejection("not_avro", "the value does not start with the Avro single-object marker C3 01")
+
+
+def value_of(msg: Message) -> bytes:
+    """The value of a message a batch filed under a schema group (those always have one)."""
+    return cast(bytes, msg.value())
 
 
 class Batch:
@@ -39,8 +46,8 @@ class Batch:
                     continue
                 raise KafkaException(err)
             self.size += 1
-            where = (msg.topic(), msg.partition())
-            offset = msg.offset()
+            where = (cast(str, msg.topic()), cast(int, msg.partition()))
+            offset = cast(int, msg.offset())
             span = offsets.get(where)
             offsets[where] = (offset, offset) if span is None else (span[0], offset)
             key = msg.key()

@@ -26,7 +26,7 @@ class DeadLetters:
         self.sent = 0
 
     def send(self, msg: Message, rejection: Rejection) -> None:
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             (REASON_HEADER, rejection.reason.encode()),
             (MESSAGE_HEADER, rejection.message.encode()),
             (TOPIC_HEADER, (msg.topic() or "").encode()),

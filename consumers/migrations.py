@@ -51,7 +51,8 @@ def apply(client: Client) -> list[str]:
         "(version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
         "ENGINE = MergeTree ORDER BY version"
     )
-    done = dict(client.query("SELECT version, checksum FROM schema_migrations").result_rows)
+    rows = client.query("SELECT version, checksum FROM schema_migrations").result_rows
+    done = {int(version): str(checksum) for version, checksum in rows}
     applied = []
     for migration in available():
         if migration.version in done:

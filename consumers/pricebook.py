@@ -18,7 +18,8 @@ How genai-prices' price data maps to rows:
   outside every time-of-day window applies), tiered prices (the base price applies) and token price
   keys the table has no column for (image, video or cached-audio tokens are counted in input/output
   tokens and priced at those rates). Non-token units events do not report (storage searches, document
-  pages, audio hours, characters) do not make a price approximate: nothing an event carries is mispriced. Price variants (service tiers, batch) are
+  pages, audio hours, characters) do not make a price approximate: nothing an event carries is
+  mispriced. Price variants (service tiers, batch) are
   ignored for now: the standard price applies and the row is not flagged.
 
 Alias rows resolve every literal model name genai-prices knows (model ids and ``equals`` clauses) with

@@ -8,11 +8,12 @@ ones the staging view enforces.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import Message
 from fastavro import schemaless_reader
 
+from usagemeter.consumers.batch import value_of
 from usagemeter.schemas import WriterSchema, check_record
 from usagemeter.schemas.validation import Rejection
 from usagemeter.schemas.wire import HEADER_LEN
@@ -22,14 +23,14 @@ def decode(schema: WriterSchema, value: bytes) -> dict[str, Any] | Rejection:
     """The record a single-object message holds, or why it cannot be read."""
     body = io.BytesIO(value[HEADER_LEN:])
     try:
-        record: dict[str, Any] = schemaless_reader(body, schema.plain, None)
+        record: Any = schemaless_reader(body, schema.plain, None)
     except UnicodeDecodeError as exc:
         return Rejection("not_utf8", f"a string field is not valid UTF-8 ({exc.reason})")
     except (EOFError, ValueError, IndexError, OverflowError, MemoryError) as exc:
         return Rejection("malformed_avro", f"truncated or corrupt Avro body ({type(exc).__name__}: {exc})"[:300])
     if body.tell() != len(value) - HEADER_LEN:
         return Rejection("malformed_avro", f"{len(value) - HEADER_LEN - body.tell()} bytes after the record")
-    return record
+    return cast(dict[str, Any], record)
 
 
 def split(
@@ -39,7 +40,7 @@ def split(
     good: list[Message] = []
     bad: list[tuple[Message, Rejection]] = []
     for msg in messages:
-        decoded = decode(schema, msg.value())
+        decoded = decode(schema, value_of(msg))
         problem = decoded if isinstance(decoded, Rejection) else check_record(decoded, now_us)
         if problem is None:
             good.append(msg)

@@ -97,7 +97,9 @@ class Worker:
             return
         result = self._write_with_retry(batch)
         self._consumer.commit(
-            offsets=[TopicPartition(topic, partition, last + 1) for (topic, partition), (_, last) in batch.offsets.items()],
+            offsets=[
+                TopicPartition(topic, partition, last + 1) for (topic, partition), (_, last) in batch.offsets.items()
+            ],
             asynchronous=False,
         )
         self._batch = Batch(self._clock.monotonic())

@@ -16,7 +16,7 @@ from confluent_kafka import Message
 
 from usagemeter.consumers import triage
 from usagemeter.consumers.avro_block import container
-from usagemeter.consumers.batch import Batch
+from usagemeter.consumers.batch import Batch, value_of
 from usagemeter.consumers.clock import Clock
 from usagemeter.consumers.dead_letters import DeadLetters
 from usagemeter.consumers.errors import BlockRejected, StoreUnavailable
@@ -77,7 +77,9 @@ class BatchWriter:
             raise StoreUnavailable(f"engine rejects all {len(good)} events that pass validation")
         return len(good) - len(refused), bad + refused, True
 
-    def _insert_bisecting(self, schema: WriterSchema, messages: list[Message], token: str) -> list[tuple[Message, Rejection]]:
+    def _insert_bisecting(
+        self, schema: WriterSchema, messages: list[Message], token: str
+    ) -> list[tuple[Message, Rejection]]:
         if not messages:
             return []
         first, last = messages[0], messages[-1]
@@ -95,4 +97,4 @@ class BatchWriter:
 
 
 def _block(schema: WriterSchema, messages: list[Message]) -> bytes:
-    return container(schema, [msg.value()[HEADER_LEN:] for msg in messages])
+    return container(schema, [value_of(msg)[HEADER_LEN:] for msg in messages])

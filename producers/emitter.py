@@ -74,7 +74,9 @@ class UsageEmitter:
         self._counters = Counters()
         self._overflow: deque[tuple[bytes, bytes]] = deque()
         self._max_overflow = max_overflow
-        self._producer = Producer({**_PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap_servers, **(kafka_config or {})})
+        self._producer = Producer(
+            {**_PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap_servers, **(kafka_config or {})}
+        )
         self._schema = CURRENT.plain
         self._header = MAGIC + CURRENT.fingerprint
         self._last_error_log = -10.0
@@ -136,7 +138,9 @@ class UsageEmitter:
     def __enter__(self) -> UsageEmitter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def _record(self, model: str, client_id: str, fields: EventFields) -> dict[str, Any]:

@@ -26,7 +26,9 @@ MODELS: tuple[tuple[str, str, float], ...] = (
 REASONING_MODELS = frozenset({"o3-mini"})
 
 
-def simulated_calls(rng: random.Random, count: int, *, spread: timedelta = timedelta(days=2)) -> Iterator[dict[str, Any]]:
+def simulated_calls(
+    rng: random.Random, count: int, *, spread: timedelta = timedelta(days=2)
+) -> Iterator[dict[str, Any]]:
     """``count`` events as ``UsageEmitter.emit`` keyword arguments (``model`` and ``client_id`` included)."""
     now = datetime.now(UTC)
     clients = list(CLIENTS)

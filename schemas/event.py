@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator, model_validator
+
 from usagemeter.schemas.validation import check_record
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

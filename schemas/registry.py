@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -33,7 +33,7 @@ def _load(version: int) -> WriterSchema:
     text = resources.files("usagemeter.schemas").joinpath(f"avro/usage_event.v{version}.avsc").read_text()
     raw = json.loads(text)
     fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parse_schema(raw)), "CRC-64-AVRO"))
-    plain = parse_schema(_without_logical_types(raw))
+    plain = cast(dict[str, Any], parse_schema(_without_logical_types(raw)))
     return WriterSchema(version, fp, plain, json.dumps(raw, separators=(",", ":")))
 
 

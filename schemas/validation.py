@@ -99,9 +99,7 @@ def _token_problem(record: Mapping[str, Any]) -> Rejection | None:
     inp, out = record.get("input_tokens", 0), record.get("output_tokens", 0)
     cached = record.get("cache_read_tokens", 0) + record.get("cache_write_tokens", 0)
     if cached > inp:
-        return Rejection(
-            "inconsistent_tokens", f"cache read + write tokens ({cached}) exceed input tokens ({inp})"
-        )
+        return Rejection("inconsistent_tokens", f"cache read + write tokens ({cached}) exceed input tokens ({inp})")
     if record.get("cache_write_1h_tokens", 0) > record.get("cache_write_tokens", 0):
         return Rejection("inconsistent_tokens", "cache_write_1h_tokens exceed cache_write_tokens")
     if record.get("input_audio_tokens", 0) > inp:
@@ -130,9 +128,7 @@ def _cost_problem(cost: str | None) -> Rejection | None:
     if cost is None:
         return None
     if not COST_PATTERN.fullmatch(cost) or Decimal(cost) > MAX_COST_USD:
-        return Rejection(
-            "invalid_cost", f"cost {cost[:40]!r} is not a plain decimal number in [0, {MAX_COST_USD}]"
-        )
+        return Rejection("invalid_cost", f"cost {cost[:40]!r} is not a plain decimal number in [0, {MAX_COST_USD}]")
     return None
 
 
@@ -155,7 +151,5 @@ def check_record(record: Mapping[str, Any], now_us: int) -> Rejection | None:
             "unknown_operation", f"operation {record['operation'][:40]!r} is not one of {sorted(OPERATIONS)}"
         )
     if record.get("status", "ok") not in STATUSES:
-        return Rejection(
-            "unknown_status", f"status {record['status'][:40]!r} is not one of {sorted(STATUSES)}"
-        )
+        return Rejection("unknown_status", f"status {record['status'][:40]!r} is not one of {sorted(STATUSES)}")
     return _label_problem(record.get("labels", {})) or _cost_problem(record.get("cost"))

@@ -26,6 +26,7 @@ from clickhouse_connect.driver.client import Client
 from genai_prices import Usage, calc_price
 from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices, TimeOfDateConstraint
+
 from usagemeter.consumers import pricebook
 from usagemeter.schemas import CURRENT
 

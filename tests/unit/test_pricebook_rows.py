@@ -22,6 +22,7 @@ from genai_prices.types import (
     TieredPrices,
     TimeOfDateConstraint,
 )
+
 from usagemeter.consumers import pricebook
 
 ONE_SECOND = timedelta(seconds=1)

@@ -1,0 +1,66 @@
+"""``usagemeter migrate``, ``usagemeter worker`` and ``usagemeter serve``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from usagemeter.consumers import migrations
+from usagemeter.consumers.service import build_worker, prepare_store
+from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
+from usagemeter.consumers.store import connect
+from usagemeter.query.http import create_app
+from usagemeter.signals import stop_on_signals
+
+MaxRows = Annotated[
+    int | None, typer.Option(help="Flush a batch at this many messages [env USAGEMETER_WORKER_MAX_BATCH_ROWS].")
+]
+MaxWait = Annotated[
+    float | None,
+    typer.Option(help="Flush a non-empty batch this old, seconds [env USAGEMETER_WORKER_MAX_BATCH_WAIT_S]."),
+]
+
+
+def _worker_settings(max_batch_rows: int | None, max_batch_wait_s: float | None) -> WorkerSettings:
+    overrides = {"max_batch_rows": max_batch_rows, "max_batch_wait_s": max_batch_wait_s}
+    return WorkerSettings.model_validate({k: v for k, v in overrides.items() if v is not None})
+
+
+def migrate() -> None:
+    """Apply the ClickHouse migrations that are not applied yet (safe to run at every start)."""
+    applied = migrations.apply(connect(ClickHouseSettings()))
+    typer.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
+
+
+def worker(max_batch_rows: MaxRows = None, max_batch_wait_s: MaxWait = None) -> None:
+    """Consume usage events into ClickHouse until SIGTERM or Ctrl-C, then drain, commit and exit."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = _worker_settings(max_batch_rows, max_batch_wait_s)
+    client = prepare_store(ClickHouseSettings())
+    stop = stop_on_signals()
+    build_worker(KafkaSettings(), settings, client).run(stop)
+
+
+def serve(
+    max_batch_rows: MaxRows = None,
+    max_batch_wait_s: MaxWait = None,
+    host: Annotated[str, typer.Option(help="Address the query API binds to.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the query API.")] = 8765,
+) -> None:
+    """Worker and query API in one process: the mode for the embedded engine, whose directory one process owns."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = _worker_settings(max_batch_rows, max_batch_wait_s)
+    client = prepare_store(ClickHouseSettings())
+    stop = stop_on_signals()
+    api = uvicorn.Server(uvicorn.Config(create_app(lambda: client), host=host, port=port, log_level="warning"))
+    api_thread = threading.Thread(target=api.run, name="usagemeter-api", daemon=True)
+    api_thread.start()
+    try:
+        build_worker(KafkaSettings(), settings, client).run(stop)
+    finally:
+        api.should_exit = True
+        api_thread.join(10)

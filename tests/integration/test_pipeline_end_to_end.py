@@ -1,0 +1,197 @@
+"""Emit → Kafka → worker → ClickHouse, on the real broker and the real engine: the aggregates equal
+exactly what was emitted, per client and per model, and every bad message is in the dead-letter topic
+with the right reason."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+import pytest
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import Consumer, Producer
+from genai_prices import Usage, calc_price
+
+from usagemeter.consumers import pricebook
+from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
+from usagemeter.consumers.sink import ClickHouseSink
+from usagemeter.consumers.worker import Worker
+from usagemeter.producers import EventFields, UsageEmitter
+from usagemeter.schemas import by_version
+from usagemeter.schemas.wire import MAGIC, encode
+
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
+
+MODELS = [
+    ("openai", "gpt-4o-mini"),
+    ("openai", "gpt-4o"),
+    ("openai", "o3-mini"),
+    ("anthropic", "claude-3-5-haiku-latest"),
+    ("anthropic", "claude-sonnet-4-0"),
+    ("mistral", "mistral-large"),
+]
+CLIENTS = ["acme", "globex", "initech", "umbrella"]
+GOOD_EVENTS = 10_200
+OLD_SCHEMA_EVENTS = 300
+
+
+def _usage(rng: random.Random, provider: str) -> dict[str, int]:
+    inp = rng.randint(1, 20_000)
+    out = rng.randint(0, 4_000)
+    fields = {"input_tokens": inp, "output_tokens": out}
+    if rng.random() < 0.4:
+        fields["cache_read_tokens"] = rng.randint(0, inp // 2)
+    if provider == "anthropic" and rng.random() < 0.3:
+        fields["cache_write_tokens"] = rng.randint(0, inp // 3)
+    return fields
+
+
+def _expected_cost(provider: str, model: str, usage: dict[str, int], at: datetime) -> Decimal:
+    priced = calc_price(Usage(**usage), model, provider_id=provider, genai_request_timestamp=at)
+    return priced.total_price
+
+
+def _bad_messages() -> list[tuple[bytes, str]]:
+    """(value, expected dead-letter reason) pairs; keys are added by the test."""
+    v2 = by_version(2)
+    now_us = time.time_ns() // 1000
+    base: dict[str, Any] = {"event_time": now_us, "client_id": "acme", "model": "gpt-4o-mini", "provider": "openai"}
+
+    def event(**overrides: Any) -> bytes:
+        return encode(v2, {"event_id": str(uuid.uuid4()), **base, **overrides})
+
+    valid = event(input_tokens=10)
+    not_utf8 = valid.replace(b"acme", b"ac\xffe")
+    return [
+        (b"this is not avro at all", "not_avro"),
+        (MAGIC + b"\x00" * 8 + valid[10:], "unknown_schema"),
+        (valid[:-6], "malformed_avro"),
+        (not_utf8, "not_utf8"),
+        (event(client_id=""), "missing_client_id"),
+        (event(input_tokens=-5), "negative_count"),
+        (event(input_tokens=10, cache_read_tokens=50), "inconsistent_tokens"),
+        (event(status="exploded"), "unknown_status"),
+        (event(operation="teleport"), "unknown_operation"),
+        (event(event_time=now_us + 3 * 86_400_000_000), "event_time_future"),
+        (event(cost="twelve dollars"), "invalid_cost"),
+        (event(labels={f"k{i}": "v" for i in range(100)}), "oversized_labels"),
+    ]
+
+
+def test_emitted_events_equal_aggregates_and_bad_ones_are_dead_lettered(
+    clickhouse: Client, kafka_broker: Any, kafka_topic: Callable[..., str]
+) -> None:
+    rng = random.Random(6)
+    topic, dlq_topic = kafka_topic(partitions=4), kafka_topic(partitions=1)
+    pricebook.load(clickhouse)
+    expected: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
+    expected_cost: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    now = datetime.now(UTC)
+
+    def account(client: str, provider: str, model: str, usage: dict[str, int], at: datetime) -> None:
+        key = (client, provider, model)
+        expected[key]["events"] += 1
+        expected[key].update(usage)
+        expected_cost[key] += _expected_cost(provider, model, usage, at)
+
+    with UsageEmitter(kafka_broker.bootstrap_servers, topic=topic, service="test") as meter:
+        for _ in range(GOOD_EVENTS):
+            client, (provider, model) = rng.choice(CLIENTS), rng.choice(MODELS)
+            at = now - timedelta(seconds=rng.randint(0, 30 * 86_400))
+            usage = _usage(rng, provider)
+            fields = cast(
+                EventFields, {"provider": provider, "user_id": f"u{rng.randint(1, 12)}", "event_time": at, **usage}
+            )
+            meter.emit(model, client_id=client, **fields)
+            account(client, provider, model, usage, at)
+        assert meter.flush(30) == 0
+        assert meter.stats().failed == 0
+
+    raw = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers, "enable.idempotence": True})
+    v1 = by_version(1)
+    for _ in range(OLD_SCHEMA_EVENTS):
+        client, (provider, model) = rng.choice(CLIENTS), rng.choice(MODELS)
+        usage = _usage(rng, provider)
+        event_id = str(uuid.uuid4())
+        record = {
+            "event_id": event_id,
+            "event_time": time.time_ns() // 1000,
+            "client_id": client,
+            "model": model,
+            "provider": provider,
+            **usage,
+        }
+        raw.produce(topic, encode(v1, record), event_id.encode())
+        account(client, provider, model, usage, datetime.now(UTC))
+    bad = _bad_messages()
+    for value, _reason in bad:
+        raw.produce(topic, value, uuid.uuid4().bytes)
+    assert raw.flush(30) == 0
+
+    total = GOOD_EVENTS + OLD_SCHEMA_EVENTS + len(bad)
+    worker = Worker(
+        KafkaSettings(
+            bootstrap_servers=kafka_broker.bootstrap_servers, topic=topic, dlq_topic=dlq_topic, group_id=f"g-{topic}"
+        ),
+        ClickHouseSink(clickhouse),
+        WorkerSettings(max_batch_rows=4_000, max_batch_wait_s=0.5),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 120
+    while worker.totals["inserted"] + worker.totals["dead_lettered"] < total and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    thread.join(60)
+    assert worker.totals == {**worker.totals, "inserted": GOOD_EVENTS + OLD_SCHEMA_EVENTS, "dead_lettered": len(bad)}
+
+    rows = clickhouse.query(
+        "SELECT client_id, provider, model, sum(events), sum(input_tokens), sum(output_tokens), "
+        "sum(cache_read_tokens), sum(cache_write_tokens), sum(cost_total) "
+        "FROM usage_15m_by_model GROUP BY client_id, provider, model"
+    ).result_rows
+    actual = {
+        (c, p, m): (
+            Counter(
+                {"events": n, "input_tokens": i, "output_tokens": o, "cache_read_tokens": cr, "cache_write_tokens": cw}
+            ),
+            cost,
+        )
+        for c, p, m, n, i, o, cr, cw, cost in rows
+    }
+    assert set(actual) == set(expected)
+    for key, counts in expected.items():
+        got_counts, got_cost = actual[key]
+        assert +got_counts == +counts, key
+        assert got_cost == expected_cost[key], key
+
+    by_user = clickhouse.query("SELECT sum(events), sum(cost_total) FROM usage_15m_by_user").result_rows[0]
+    assert by_user == (GOOD_EVENTS + OLD_SCHEMA_EVENTS, sum(expected_cost.values()))
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka_broker.bootstrap_servers,
+            "group.id": f"dlq-{dlq_topic}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([dlq_topic])
+    dead: dict[bytes, str] = {}
+    deadline = time.monotonic() + 30
+    while len(dead) < len(bad) and time.monotonic() < deadline:
+        for msg in consumer.consume(100, timeout=1):
+            if msg.error() is None:
+                headers = dict(cast(list[tuple[str, bytes]], msg.headers() or []))
+                assert headers["usagemeter.topic"] == topic.encode()
+                assert int(headers["usagemeter.offset"]) >= 0
+                dead[cast(bytes, msg.value())] = headers["usagemeter.reason"].decode()
+    consumer.close()
+    assert dead == {value: reason for value, reason in bad}
