@@ -1,0 +1,161 @@
+"""``usagemeter usage``: a client's usage report, as a table or as JSON.
+
+By default it asks the query API (``usagemeter serve``, which owns the embedded engine) and opens the
+store itself only when nothing answers there; ``--direct`` skips the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+
+from usagemeter.consumers.settings import ClickHouseSettings
+from usagemeter.consumers.store import connect
+from usagemeter.query import UsageReport, get_usage
+from usagemeter.query.models import UsageTotals
+from usagemeter.query.periods import Period
+from usagemeter.query.remote import DEFAULT_API_URL, UsageApiError, UsageApiUnreachableError, fetch_usage
+
+
+class PeriodChoice(StrEnum):
+    day = "day"
+    month = "month"
+
+
+class ByChoice(StrEnum):
+    model = "model"
+    provider = "provider"
+    user = "user"
+
+
+class FormatChoice(StrEnum):
+    table = "table"
+    json = "json"
+
+
+_SINCE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
+
+def usage_command(
+    *,
+    client: Annotated[str, typer.Option("--client", help="Client id whose usage to report.")],
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's usage.")] = None,
+    period: Annotated[PeriodChoice, typer.Option(help="Current period to show besides the totals.")] = (
+        PeriodChoice.month
+    ),
+    tz: Annotated[str, typer.Option("--tz", help="IANA time zone of the period, e.g. Europe/Berlin.")] = "UTC",
+    by: Annotated[ByChoice, typer.Option("--by", help="Breakdown to list.")] = ByChoice.model,
+    output_format: Annotated[FormatChoice, typer.Option("--format", help="table, or the report as JSON.")] = (
+        FormatChoice.table
+    ),
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=_SINCE_FORMATS, help="Totals from this local time (in --tz), 15-minute aligned."),
+    ] = None,
+    api_url: Annotated[
+        str, typer.Option("--api-url", envvar="USAGEMETER_API_URL", help="Query API of `usagemeter serve`.")
+    ] = DEFAULT_API_URL,
+    direct: Annotated[
+        bool, typer.Option("--direct", help="Open the store (USAGEMETER_CLICKHOUSE_*) instead of the API.")
+    ] = False,
+) -> None:
+    """Usage and cost of a client: totals, the current day or month, and a breakdown sorted by cost."""
+    period_name: Period = "day" if period is PeriodChoice.day else "month"
+    include_users = by is ByChoice.user
+
+    def from_api() -> UsageReport:
+        return fetch_usage(
+            api_url, client, user_id=user, period=period_name, tz=tz, since=since, include_users=include_users
+        )
+
+    def from_store() -> UsageReport:
+        store = connect(ClickHouseSettings())
+        return get_usage(
+            store, client, user_id=user, period=period_name, tz=tz, since=since, include_users=include_users
+        )
+
+    report = _load(from_store if direct else from_api, from_store, api_url)
+    if output_format is FormatChoice.json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        Console().print(render(report, by.value))
+
+
+def _load(first: Callable[[], UsageReport], fallback: Callable[[], UsageReport], api_url: str) -> UsageReport:
+    """``first()``; ``fallback()`` when no API answers; errors as a message on stderr and an exit code."""
+    errors = Console(stderr=True)
+    try:
+        try:
+            return first()
+        except UsageApiUnreachableError:
+            errors.print(
+                f"No usage API answers at {api_url}; opening the store directly.", highlight=False, soft_wrap=True
+            )
+            return fallback()
+    except (ValueError, UsageApiError) as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except ClickHouseError as exc:
+        errors.print(
+            f"[red]error:[/red] cannot read the usage store: {exc}\n"
+            "If `usagemeter serve` owns the embedded store, point --api-url at its API; "
+            "if the tables are missing, run `usagemeter migrate`.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from exc
+
+
+def render(report: UsageReport, by: str) -> Group:
+    """A totals panel and the breakdown ``by`` ("model", "provider" or "user"), most expensive first."""
+    return Group(_totals_panel(report), _breakdown_table(report, by))
+
+
+def _totals_panel(report: UsageReport) -> Panel:
+    now = report.current_period
+    scope = "all time" if report.since is None else f"since {report.since.isoformat()}"
+    label = f"{now.period_start:%Y-%m-%d}" if report.period == "day" else f"{now.period_start:%B %Y}"
+    lines = [
+        f"[bold]Total[/bold] ({scope}): {_money(report.total_cost)}  ·  {report.total_requests:,} requests"
+        f"  ·  {report.total_tokens:,} tokens",
+        f"[bold]This {report.period}[/bold] ({label}, {report.tz}): {_money(now.cost)}  ·  {now.requests:,} requests"
+        f"  ·  {now.tokens:,} tokens",
+        f"Events {report.events:,}  ·  errors {report.errors:,}  ·  web searches {report.web_searches:,}",
+    ]
+    components = [
+        f"{name} {_money(amount)}"
+        for name, amount in report.cost_breakdown.model_dump().items()
+        if name != "total" and amount
+    ]
+    if components:
+        lines.append("Cost by component: " + "  ·  ".join(components))
+    if report.unpriced:
+        lines.append(f"[yellow]{report.unpriced:,} events of models without a price: their cost is missing[/yellow]")
+    who = report.client_id if report.user_id is None else f"{report.client_id} / user {report.user_id}"
+    return Panel("\n".join(lines), title=f"Usage of {who}", title_align="left", highlight=False)
+
+
+def _breakdown_table(report: UsageReport, by: str) -> Table:
+    slices: dict[str, UsageTotals] = {"model": report.by_model, "provider": report.by_provider}.get(by, report.by_user)
+    table = Table(title=f"By {by}", title_justify="left")
+    table.add_column(by.capitalize())
+    for heading in ("Requests", "Tokens", "Cost", "Share"):
+        table.add_column(heading, justify="right")
+    for name, piece in sorted(slices.items(), key=lambda item: (-item[1].cost, item[0])):
+        share = f"{piece.cost / report.total_cost:.1%}" if report.total_cost else "-"
+        table.add_row(name or "(none)", f"{piece.requests:,}", f"{piece.tokens:,}", _money(piece.cost), share)
+    return table
+
+
+def _money(amount: Decimal) -> str:
+    """Rounded for reading (6 places); the JSON output keeps every digit."""
+    return f"${amount:,.6f}"
