@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from usagemeter.local.kafka import (
     DEFAULT_CONTROLLER_PORT,
     DEFAULT_DATA_DIR,

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
-from usagemeter.local.kafka import LocalKafka
 
 from tests.fixtures.kafka import KafkaBroker
+from usagemeter.local.kafka import LocalKafka
 
 pytestmark = pytest.mark.kafka
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from usagemeter.local.kafka import KAFKA_VERSION, LocalKafka, ToolMissingError, default_cache_dir
 
 
