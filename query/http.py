@@ -19,6 +19,7 @@ from typing import Annotated
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi import FastAPI, HTTPException, Query
+
 from usagemeter.query.models import UsageReport
 from usagemeter.query.periods import Period
 from usagemeter.query.report import get_usage

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+
 from usagemeter.query.periods import Period
 
 

@@ -14,6 +14,7 @@ from typing import Any, Final, Protocol
 
 import httpx
 from pydantic import ValidationError
+
 from usagemeter.query.models import UsageReport
 from usagemeter.query.periods import Period
 

@@ -17,6 +17,7 @@ from decimal import Decimal, localcontext
 from typing import Any, Final
 
 from clickhouse_connect.driver.client import Client
+
 from usagemeter.query.models import CostBreakdown, CurrentPeriod, TokenCounts, UsageReport, UsageTotals
 from usagemeter.query.periods import Period, on_bucket_boundary, period_bounds, zone
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
+
 from usagemeter.query import UsageApiError, UsageReport, create_app, fetch_usage, get_usage
 
 pytestmark = pytest.mark.clickhouse

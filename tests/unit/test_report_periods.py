@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import available_timezones
 
 import pytest
+
 from usagemeter.query.periods import Period, on_bucket_boundary, period_bounds
 
 
