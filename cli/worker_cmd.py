@@ -54,9 +54,11 @@ def serve(
     """Worker and query API in one process: the mode for the embedded engine, whose directory one process owns."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = _worker_settings(max_batch_rows, max_batch_wait_s)
-    client = prepare_store(ClickHouseSettings())
+    store = ClickHouseSettings()
+    client = prepare_store(store)
+    query_client = connect(store)  # its own session: a server refuses concurrent queries in one session
     stop = stop_on_signals()
-    api = uvicorn.Server(uvicorn.Config(create_app(lambda: client), host=host, port=port, log_level="warning"))
+    api = uvicorn.Server(uvicorn.Config(create_app(lambda: query_client), host=host, port=port, log_level="warning"))
     api_thread = threading.Thread(target=api.run, name="usagemeter-api", daemon=True)
     api_thread.start()
     try:
