@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -66,7 +67,8 @@ def produce(bootstrap: str, topic: str, events: int) -> None:
             "compression.type": "lz4",
         }
     )
-    for call in simulated_calls(random.Random(1), events):
+    # Event times within the last 10 minutes, as a worker keeping up with live traffic sees them.
+    for call in simulated_calls(random.Random(1), events, spread=timedelta(minutes=10)):
         record = {**call, "event_id": str(uuid.uuid4())}
         record["event_time"] = int(record["event_time"].timestamp() * 1_000_000)
         producer.produce(topic, encode(CURRENT, record), record["event_id"].encode())

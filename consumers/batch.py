@@ -13,7 +13,7 @@ from typing import cast
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from usagemeter.schemas.validation import Rejection
-from usagemeter.schemas.wire import MAGIC
+from usagemeter.schemas.wire import HEADER_LEN, MAGIC
 
 _NOT_AVRO = Rejection("not_avro", "the value does not start with the Avro single-object marker C3 01")
 
@@ -23,13 +23,24 @@ def value_of(msg: Message) -> bytes:
     return cast(bytes, msg.value())
 
 
+class SchemaGroup:
+    """Messages of one writer schema, with their Avro bodies already cut from the 10-byte headers (cut here,
+    on the consuming thread, so that the writing thread only joins them)."""
+
+    __slots__ = ("bodies", "messages")
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.bodies: list[bytes] = []
+
+
 class Batch:
     __slots__ = ("_seen", "duplicates", "groups", "invalid", "offsets", "size", "started_at")
 
     def __init__(self, started_at: float) -> None:
         self.started_at = started_at
-        self.groups: dict[bytes, list[Message]] = {}
-        """Writer fingerprint → messages, first occurrence of each key, in consumption order."""
+        self.groups: dict[bytes, SchemaGroup] = {}
+        """Writer fingerprint → its messages, first occurrence of each key, in consumption order."""
         self.invalid: list[tuple[Message, Rejection]] = []
         self.offsets: dict[tuple[str, int], tuple[int, int]] = {}
         """(topic, partition) → (first, last) offset consumed."""
@@ -57,15 +68,15 @@ class Batch:
                     continue
                 seen.add(key)
             value = msg.value()
-            if value is None or len(value) <= 10 or value[:2] != MAGIC:
+            if value is None or len(value) <= HEADER_LEN or value[:2] != MAGIC:
                 self.invalid.append((msg, _NOT_AVRO))
                 continue
-            fingerprint = value[2:10]
+            fingerprint = value[2:HEADER_LEN]
             group = groups.get(fingerprint)
             if group is None:
-                groups[fingerprint] = [msg]
-            else:
-                group.append(msg)
+                group = groups[fingerprint] = SchemaGroup()
+            group.messages.append(msg)
+            group.bodies.append(value[HEADER_LEN:])
 
     def token(self, fingerprint: bytes) -> str:
         """Insert deduplication token for one schema group: the same batch retried gives the same token."""

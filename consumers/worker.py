@@ -1,7 +1,7 @@
 """The worker: consume → batch (dedup by key, group by schema) → insert → dead letters → commit.
 
-This module is the one place the pipeline is assembled; read ``Worker.flush`` for the order that makes
-it correct. Offsets move only after the rows they cover are in ClickHouse and their dead letters are
+This module is the one place the pipeline is assembled; read ``Worker._complete`` for the order that
+makes it correct. Offsets move only after the rows they cover are in ClickHouse and their dead letters are
 acknowledged by Kafka, so a crash at any point re-reads, and never skips, events; the insert
 deduplication token makes the re-read of an already-written batch a no-op.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
@@ -26,6 +27,7 @@ from usagemeter.consumers.writer import BatchWriter, WriteResult
 log = logging.getLogger(__name__)
 
 _CONSUME_CHUNK = 20_000
+_PAUSE_AFTER_S = 5.0
 _CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
     "enable.auto.offset.store": False,
@@ -55,6 +57,8 @@ class Worker:
         self._writer = BatchWriter(sink, DeadLetters(dlq_producer, kafka.dlq_topic), self._clock)
         self._batch = Batch(self._clock.monotonic())
         self._held: list[Message] = []
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagemeter-write")
+        self._in_flight: tuple[Batch, Future[WriteResult]] | None = None
         self.totals = {"consumed": 0, "inserted": 0, "dead_lettered": 0, "duplicates": 0, "batches": 0}
 
     def run(self, stop: threading.Event) -> None:
@@ -65,12 +69,15 @@ class Worker:
                 self._poll_once()
             self.flush()
         finally:
+            self._writes.shutdown(wait=True)
             self._consumer.close()
 
     def _poll_once(self) -> None:
         wait = self._settings.max_batch_wait_s - (self._clock.monotonic() - self._batch.started_at)
         room = self._settings.max_batch_rows - self._batch.size
-        messages = self._held or self._consumer.consume(min(room, _CONSUME_CHUNK), timeout=max(0.0, min(wait, 0.5)))
+        # While a write is in flight, come back often enough to commit it as soon as it is done.
+        longest = 0.02 if self._in_flight is not None else 0.5
+        messages = self._held or self._consumer.consume(min(room, _CONSUME_CHUNK), timeout=max(0.0, min(wait, longest)))
         self._held = []
         if messages:
             if not self._batch.size:
@@ -80,29 +87,51 @@ class Worker:
         full = self._batch.size >= self._settings.max_batch_rows
         old = self._clock.monotonic() - self._batch.started_at >= self._settings.max_batch_wait_s
         if self._batch.size and (full or old):
-            self.flush()
+            self._submit(keep_alive=True)
+        elif self._in_flight is not None and self._in_flight[1].done():
+            self._complete(keep_alive=True)
 
     def flush(self) -> None:
-        """Makes the current batch durable, then commits it:
+        """Writes and commits everything consumed so far; returns when all of it is committed."""
+        self._submit(keep_alive=False)
+        self._complete(keep_alive=False)
+
+    def _submit(self, *, keep_alive: bool) -> None:
+        """Starts writing the current batch in the background, after the previous write is committed.
+
+        One write is in flight while the next batch is consumed, so Python's per-message work runs
+        beside ClickHouse's insert; memory holds two batches at most.
+        """
+        self._complete(keep_alive=keep_alive)
+        if not self._batch.size:
+            return
+        batch, self._batch = self._batch, Batch(self._clock.monotonic())
+        self._in_flight = (batch, self._writes.submit(self._write_with_retry, batch))
+
+    def _complete(self, *, keep_alive: bool) -> None:
+        """Waits for the write in flight, then commits it. The order that makes a batch durable:
 
         1. insert each writer-schema group into ClickHouse (bad messages found and set aside);
         2. produce the dead letters and wait for Kafka to acknowledge them;
         3. commit, synchronously, the offset after the last message of each partition in the batch.
 
-        While ClickHouse is unavailable, step 1 is retried with back-off and the partitions stay paused,
-        so memory holds one batch; nothing is committed until all three steps succeeded.
+        Steps 1-2 run on the write thread, retried with back-off while ClickHouse is unavailable; step 3
+        runs here, only after they succeeded. A long wait pauses consumption (``keep_alive``) so the
+        consumer stays in its group without taking more messages.
         """
-        batch = self._batch
-        if not batch.size:
+        if self._in_flight is None:
             return
-        result = self._write_with_retry(batch)
+        batch, write = self._in_flight
+        if keep_alive:
+            self._wait_paused(write)
+        result = write.result()
+        self._in_flight = None
         self._consumer.commit(
             offsets=[
                 TopicPartition(topic, partition, last + 1) for (topic, partition), (_, last) in batch.offsets.items()
             ],
             asynchronous=False,
         )
-        self._batch = Batch(self._clock.monotonic())
         self.totals["inserted"] += result.inserted
         self.totals["dead_lettered"] += result.dead_lettered
         self.totals["duplicates"] += result.duplicates
@@ -110,25 +139,30 @@ class Worker:
         if self._on_flush is not None:
             self._on_flush(result)
 
+    def _wait_paused(self, write: Future[WriteResult]) -> None:
+        try:
+            write.result(timeout=_PAUSE_AFTER_S)
+            return
+        except TimeoutError:
+            pass
+        paused = self._consumer.assignment()
+        self._consumer.pause(paused)
+        log.warning("a write has taken over %.0f s; consumption paused until it succeeds", _PAUSE_AFTER_S)
+        while not write.done():
+            # Keeps the consumer in its group; paused partitions deliver nothing new, and anything
+            # already fetched is held for the next batch.
+            self._held.extend(self._consumer.consume(_CONSUME_CHUNK, timeout=0.5))
+        self._consumer.resume(paused)
+
     def _write_with_retry(self, batch: Batch) -> WriteResult:
         backoff = 0.2
-        paused: list[TopicPartition] = []
         while True:
             try:
-                result = self._writer.write(batch)
+                return self._writer.write(batch)
             except StoreUnavailable as exc:
-                if not paused:
-                    paused = self._consumer.assignment()
-                    self._consumer.pause(paused)
-                log.warning("ClickHouse unavailable (%s); retrying in %.1f s, consumption paused", exc, backoff)
-                # Keeps the consumer in its group while waiting; paused partitions deliver nothing new,
-                # and anything already fetched is held for the next batch, not added to this one.
-                self._held.extend(self._consumer.consume(_CONSUME_CHUNK, timeout=backoff))
+                log.warning("ClickHouse unavailable (%s); retrying the same block in %.1f s", exc, backoff)
+                self._clock.sleep(backoff)
                 backoff = min(backoff * 2, self._settings.insert_retry_max_s)
-                continue
-            if paused:
-                self._consumer.resume(paused)
-            return result
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Before partitions move to another worker, what was consumed from them is written and committed."""

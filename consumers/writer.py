@@ -16,7 +16,7 @@ from confluent_kafka import Message
 
 from usagemeter.consumers import triage
 from usagemeter.consumers.avro_block import container
-from usagemeter.consumers.batch import Batch, value_of
+from usagemeter.consumers.batch import Batch, SchemaGroup, value_of
 from usagemeter.consumers.clock import Clock
 from usagemeter.consumers.dead_letters import DeadLetters
 from usagemeter.consumers.errors import BlockRejected, StoreUnavailable
@@ -47,13 +47,13 @@ class BatchWriter:
         if either fails; the caller commits the batch's offsets only after this returns."""
         inserted = triaged = 0
         rejected: list[tuple[Message, Rejection]] = list(batch.invalid)
-        for fingerprint, messages in batch.groups.items():
+        for fingerprint, group in batch.groups.items():
             schema = by_fingerprint(fingerprint)
             if schema is None:
                 reason = Rejection("unknown_schema", f"writer schema fingerprint {fingerprint.hex()} is not known")
-                rejected.extend((msg, reason) for msg in messages)
+                rejected.extend((msg, reason) for msg in group.messages)
                 continue
-            ok, bad, was_triaged = self._insert_group(schema, messages, batch.token(fingerprint))
+            ok, bad, was_triaged = self._insert_group(schema, group, batch.token(fingerprint))
             inserted += ok
             triaged += was_triaged
             rejected.extend(bad)
@@ -63,14 +63,14 @@ class BatchWriter:
         return WriteResult(inserted, len(rejected), batch.duplicates, triaged)
 
     def _insert_group(
-        self, schema: WriterSchema, messages: list[Message], token: str
+        self, schema: WriterSchema, group: SchemaGroup, token: str
     ) -> tuple[int, list[tuple[Message, Rejection]], bool]:
         try:
-            self._sink.insert(_block(schema, messages), token)
-            return len(messages), [], False
+            self._sink.insert(container(schema, group.bodies), token)
+            return len(group.bodies), [], False
         except BlockRejected as exc:
-            log.warning("block of %d events rejected (%s); triaging", len(messages), exc)
-        good, bad = triage.split(schema, messages, self._clock.now_us())
+            log.warning("block of %d events rejected (%s); triaging", len(group.bodies), exc)
+        good, bad = triage.split(schema, group.messages, self._clock.now_us())
         refused = self._insert_bisecting(schema, good, f"{token}|triaged")
         if refused and len(refused) == len(good) > 1:
             # The engine refuses every event Python accepts: that is a store problem, not bad data.
