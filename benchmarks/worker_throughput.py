@@ -13,7 +13,7 @@ Each is timed from its first consumed message (group joins excluded). Designs ru
 interleaved for ``--rounds`` rounds, so a noisy neighbour hurts all of them alike; the
 report gives each design's median and the ratios of the medians.
 
-    .venv/bin/python -m benchmarks.worker_throughput --events 200000 --rounds 3
+    .venv/bin/python -m benchmarks.worker_throughput --events 400000 --rounds 3
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from usagemeter.producers.simulation import simulated_calls
 from usagemeter.schemas import CURRENT
 from usagemeter.schemas.wire import HEADER_LEN, encode
 
-BATCH = 50_000
+BATCH = WorkerSettings().max_batch_rows  # the shipped default, for every design
 _CONSUMER = {
     "enable.auto.commit": False,
     "auto.offset.reset": "earliest",
@@ -120,7 +120,7 @@ def usagemeter_worker(bootstrap: str, topic: str, events: int, client: Client) -
     settings = KafkaSettings(
         bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq", group_id=f"um-{uuid.uuid4()}"
     )
-    worker = Worker(settings, ClickHouseSink(client), WorkerSettings(max_batch_rows=BATCH, max_batch_wait_s=1.0))
+    worker = Worker(settings, ClickHouseSink(client), WorkerSettings())
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()
@@ -151,7 +151,7 @@ def fresh_database(dsn: str) -> Client:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=400_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -65,6 +65,6 @@ class KafkaSettings(BaseSettings):
 class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="USAGEMETER_WORKER_", frozen=True)
 
-    max_batch_rows: int = Field(default=50_000, ge=1, le=1_000_000, description="Flush a batch at this many messages.")
+    max_batch_rows: int = Field(default=100_000, ge=1, le=1_000_000, description="Flush a batch at this many messages.")
     max_batch_wait_s: float = Field(default=1.0, gt=0, le=60, description="Flush a non-empty batch this old.")
     insert_retry_max_s: float = Field(default=30.0, gt=0, description="Longest back-off between insert retries.")
