@@ -50,4 +50,6 @@ def _is_data_error(message: str) -> bool:
 
 
 def _first_line(message: str) -> str:
-    return message.strip().splitlines()[0][:500] if message.strip() else "no message"
+    """The error without the expression dump ClickHouse appends after ': while executing'."""
+    first = message.strip().splitlines()[0] if message.strip() else "no message"
+    return first.split(": while ", 1)[0][:500]

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 _CONSUME_CHUNK = 20_000
 _PAUSE_AFTER_S = 5.0
 _CONSUMER_DEFAULTS: dict[str, Any] = {
+    "log.connection.close": False,  # idle connections closed by the broker are normal, not news
     "enable.auto.commit": False,
     "enable.auto.offset.store": False,
     "auto.offset.reset": "earliest",
@@ -53,7 +54,9 @@ class Worker:
         self._clock = clock or SystemClock()
         self._on_flush = on_flush
         self._consumer = Consumer({**_CONSUMER_DEFAULTS, **kafka.client_config(), "group.id": kafka.group_id})
-        dlq_producer = Producer({**kafka.client_config(), "enable.idempotence": True, "acks": "all"})
+        dlq_producer = Producer(
+            {**kafka.client_config(), "enable.idempotence": True, "acks": "all", "log.connection.close": False}
+        )
         self._writer = BatchWriter(sink, DeadLetters(dlq_producer, kafka.dlq_topic), self._clock)
         self._batch = Batch(self._clock.monotonic())
         self._held: list[Message] = []

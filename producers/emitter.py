@@ -41,6 +41,7 @@ _PRODUCER_DEFAULTS: Mapping[str, Any] = {
     "batch.num.messages": 10_000,
     "compression.type": "lz4",
     "queue.buffering.max.messages": 200_000,
+    "log.connection.close": False,  # idle connections closed by the broker are normal, not news
 }
 
 DeliveryCallback = Callable[[str, KafkaError | None], None]
