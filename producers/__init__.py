@@ -3,8 +3,10 @@
 Imports nothing of the worker: the base install (confluent-kafka, fastavro, pydantic) is enough.
 """
 
-from usagemeter.producers.emitter import DeliveryCallback, UsageEmitter
+from usagemeter.producers.backlog import DeliveryCallback
+from usagemeter.producers.emitter import UsageEmitter
 from usagemeter.producers.fields import EventFields
+from usagemeter.producers.spool import Spool
 from usagemeter.producers.stats import EmitterStats
 
-__all__ = ["DeliveryCallback", "EmitterStats", "EventFields", "UsageEmitter"]
+__all__ = ["DeliveryCallback", "EmitterStats", "EventFields", "Spool", "UsageEmitter"]

@@ -2,9 +2,13 @@
 
 The caller never pays for metering: ``emit()`` encodes the event (Avro single-object encoding, keyed by
 ``event_id`` so a re-sent event lands in the same partition) and hands it to librdkafka's in-memory
-queue without waiting for the broker. When that queue is full the message goes to a bounded overflow
-queue that a background thread drains; only past that bound are messages dropped, and counted.
-Errors are counted and logged, never raised into the caller, unless ``strict=True``.
+queue without waiting for the broker. When that queue is full the message goes to a bounded in-memory
+queue; a background thread drains it, and moves to the on-disk spool what the broker cannot take
+(it is down, or too slow) and what librdkafka gave up on (``message.timeout.ms``, 30 s by default). The
+spool is replayed when the broker is back, also by the next process after a restart. Only past the
+spool's cap (or the in-memory bound, when the disk cannot keep up) are events dropped, counted and
+logged. Errors are counted and logged, never raised into the caller, unless ``strict=True``.
+See ``backlog.py`` for the path of a message and ``spool.py`` for the disk format and fsync policy.
 """
 
 from __future__ import annotations
@@ -15,17 +19,20 @@ import logging
 import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import Enum
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Unpack
+from typing import Any, Literal, Unpack
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Producer
 from fastavro import schemaless_writer
 
+from usagemeter.producers.backlog import Backlog, DeliveryCallback
 from usagemeter.producers.fields import EventFields
+from usagemeter.producers.spool import Spool
 from usagemeter.producers.stats import Counters, EmitterStats
 from usagemeter.schemas import CURRENT, UsageEvent, check_record
 from usagemeter.schemas.wire import MAGIC
@@ -42,10 +49,19 @@ _PRODUCER_DEFAULTS: Mapping[str, Any] = {
     "compression.type": "lz4",
     "queue.buffering.max.messages": 200_000,
     "log.connection.close": False,  # idle connections closed by the broker are normal, not news
+    # librdkafka's default (5 min) would hide a down broker; after this the message goes to the spool.
+    "message.timeout.ms": 30_000,
 }
 
-DeliveryCallback = Callable[[str, KafkaError | None], None]
-"""Called with the event_id and None on delivery, or the Kafka error when the client gave up."""
+DEFAULT_SPOOL_ROOT = Path(".var/usagemeter/spool")
+"""The default spool is ``DEFAULT_SPOOL_ROOT / <topic>``, relative to the working directory."""
+
+
+class _Default(Enum):
+    SPOOL_DIR = "default"
+
+
+DefaultSpoolDir = Literal[_Default.SPOOL_DIR]
 
 
 class UsageEmitter:
@@ -66,21 +82,29 @@ class UsageEmitter:
         max_overflow: int = 100_000,
         kafka_config: Mapping[str, Any] | None = None,
         on_delivery: DeliveryCallback | None = None,
+        spool_dir: Path | str | DefaultSpoolDir | None = _Default.SPOOL_DIR,
+        spool_max_bytes: int = 1 << 30,
     ) -> None:
+        """``spool_dir`` holds what the broker could not take yet (default ``.var/usagemeter/spool/<topic>``;
+        None disables the spool: undeliverable events are then dropped). A given directory that cannot be
+        created fails here; when the default one cannot, the emitter logs it and runs without a spool.
+        ``spool_max_bytes`` caps the directory; past it new events are dropped. ``max_overflow`` bounds the
+        in-memory queue between the caller and the background thread.
+        """
         self._topic = topic
         self._client_id = client_id
         self._service = service
         self._strict = strict
-        self._on_delivery = on_delivery
         self._counters = Counters()
-        self._overflow: deque[tuple[bytes, bytes]] = deque()
-        self._max_overflow = max_overflow
         self._producer = Producer(
             {**_PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap_servers, **(kafka_config or {})}
         )
+        self._spool = _open_spool(spool_dir, topic, spool_max_bytes)
+        self._backlog = Backlog(
+            self._producer, topic, self._counters, self._spool, max_queued=max_overflow, on_delivery=on_delivery
+        )
         self._schema = CURRENT.plain
         self._header = MAGIC + CURRENT.fingerprint
-        self._last_error_log = -10.0
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="usagemeter-emitter", daemon=True)
         self._poller.start()
@@ -114,27 +138,52 @@ class UsageEmitter:
 
     def stats(self) -> EmitterStats:
         c = self._counters
-        return EmitterStats(c.emitted, c.delivered, c.failed, c.dropped, len(self._overflow))
+        spool = self._spool
+        return EmitterStats(
+            c.emitted,
+            c.delivered,
+            c.spooled,
+            c.replayed,
+            c.failed,
+            c.dropped,
+            self._backlog.queued,
+            spool.size_bytes if spool else 0,
+            spool.corrupt if spool else 0,
+        )
+
+    @property
+    def spool_dir(self) -> Path | None:
+        return self._spool.directory if self._spool else None
 
     def flush(self, timeout_s: float = 10.0) -> int:
-        """Waits up to ``timeout_s`` for every queued message to be acknowledged; returns how many remain."""
+        """Waits up to ``timeout_s`` for every queued message to be acknowledged; returns how many remain.
+
+        Spooled events are not waited for: they are replayed when the broker is back.
+        """
         deadline = time.monotonic() + timeout_s
-        while self._overflow and time.monotonic() < deadline:
-            self._drain_overflow()
-            self._producer.poll(0.05)
+        while self._backlog.queued and time.monotonic() < deadline and not self._closed.is_set():
+            time.sleep(0.01)  # the background thread drains the in-memory queue (or spools it)
         remaining: int = self._producer.flush(max(0.0, deadline - time.monotonic()))
-        return remaining + len(self._overflow)
+        return remaining + self._backlog.queued
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Flushes, then stops the background thread. Called at interpreter exit too."""
+        """Flushes for up to ``timeout_s``, spools what is left, stops the background thread.
+
+        Called at interpreter exit too. With a spool nothing is lost: what the broker did not
+        acknowledge in time is on disk and is replayed by the next emitter on the same spool directory.
+        When the broker is known to be down, it spools at once instead of waiting.
+        """
         if self._closed.is_set():
             return
-        remaining = self.flush(timeout_s)
         self._closed.set()
-        self._poller.join(timeout=1.0)
+        self._poller.join(timeout=2.0)
         atexit.unregister(self.close)
-        if remaining:
-            log.warning("usagemeter: %d usage events not acknowledged at close", remaining)
+        lost = self._backlog.close(timeout_s)
+        stats = self.stats()
+        if lost:
+            log.warning("usagemeter: %d usage events lost at close (no spool, or the spool is full)", lost)
+        if stats.spool_bytes:
+            log.info("usagemeter: %d bytes of usage events left in the spool %s", stats.spool_bytes, self.spool_dir)
 
     def __enter__(self) -> UsageEmitter:
         return self
@@ -173,44 +222,28 @@ class UsageEmitter:
 
     def _send(self, key: bytes, value: bytes) -> None:
         self._counters.add("emitted")
-        if self._overflow:
-            self._enqueue(key, value)
-            return
-        try:
-            self._producer.produce(self._topic, value, key, on_delivery=self._delivered)
-        except BufferError:
-            self._enqueue(key, value)
-
-    def _enqueue(self, key: bytes, value: bytes) -> None:
-        if len(self._overflow) >= self._max_overflow:
-            self._counters.add("dropped")
-            log.error("usagemeter: overflow queue full (%d), usage event dropped", self._max_overflow)
-            return
-        self._overflow.append((key, value))
-
-    def _drain_overflow(self) -> None:
-        while self._overflow:
-            key, value = self._overflow[0]
-            try:
-                self._producer.produce(self._topic, value, key, on_delivery=self._delivered)
-            except BufferError:
-                return
-            self._overflow.popleft()
-
-    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
-        if err is None:
-            self._counters.add("delivered")
-        else:
-            self._counters.add("failed")
-            now = time.monotonic()
-            if now - self._last_error_log >= 10.0:  # one line per 10 s, not one per event
-                self._last_error_log = now
-                log.error("usagemeter: usage events not delivered (%d so far): %s", self._counters.failed, err)
-        if self._on_delivery is not None:
-            key = msg.key()
-            self._on_delivery(key.decode() if key else "", err)
+        self._backlog.send(key, value)
 
     def _poll_loop(self) -> None:
         while not self._closed.is_set():
-            self._drain_overflow()
-            self._producer.poll(0.1)
+            try:
+                self._backlog.step()
+                self._producer.poll(0.05)
+            except Exception:  # a bug here must not end metering for the life of the process
+                log.exception("usagemeter: emitter background step failed")
+                time.sleep(1.0)
+
+
+def _open_spool(spool_dir: Path | str | DefaultSpoolDir | None, topic: str, max_bytes: int) -> Spool | None:
+    if spool_dir is None:
+        return None
+    if spool_dir is _Default.SPOOL_DIR:
+        try:
+            return Spool(DEFAULT_SPOOL_ROOT / topic, max_bytes=max_bytes)
+        except OSError as exc:
+            log.warning("usagemeter: no spool (%s); pass spool_dir= a writable directory, or None", exc)
+            return None
+    try:
+        return Spool(spool_dir, max_bytes=max_bytes)
+    except OSError as exc:
+        raise ValueError(f"spool_dir {str(spool_dir)!r} cannot be used: {exc}; give a writable directory") from exc

@@ -1,4 +1,12 @@
-"""Counters an emitter keeps so a service can see what metering did without reading logs."""
+"""Counters an emitter keeps so a service can see what metering did without reading logs.
+
+Where every emitted event is at any moment::
+
+    emitted = delivered + spooled + dropped + (waiting: in the Kafka client's queue or ``queued``)
+
+and spooled events come back as ``replayed`` (possibly more than once, and possibly by another process
+sharing the spool directory).
+"""
 
 from __future__ import annotations
 
@@ -6,30 +14,42 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
+CounterName = Literal["emitted", "delivered", "spooled", "replayed", "failed", "dropped"]
+
 
 @dataclass(frozen=True, slots=True)
 class EmitterStats:
     emitted: int
-    """emit() calls that produced a message (handed to the Kafka client or its overflow queue)."""
+    """emit() calls that produced a message (handed to the Kafka client or its overflow queue): sent."""
     delivered: int
-    """Messages the broker acknowledged."""
+    """Messages the broker acknowledged on their first send."""
+    spooled: int
+    """Messages written to the on-disk spool (the broker was down, slow, or the process was closing)."""
+    replayed: int
+    """Spooled messages sent again from the spool and acknowledged by the broker."""
     failed: int
-    """Events that could not be encoded, or messages the Kafka client gave up on."""
+    """Events that could not be encoded (lost: the caller's data was wrong), and send attempts the Kafka
+    client gave up on (not lost: those are spooled, or counted in ``dropped`` when they cannot be)."""
     dropped: int
-    """Messages thrown away because the overflow queue was full."""
+    """Messages thrown away for good: the spool was full (``spool_max_bytes``), disabled, or unwritable,
+    or the in-memory queue was full, or emit() was called after close()."""
     queued: int
-    """Messages waiting in the overflow queue for room in the Kafka client's queue."""
+    """Messages waiting in memory for room in the Kafka client's queue or for a spool write."""
+    spool_bytes: int = 0
+    """Bytes in the spool directory's segments (as of this emitter's last look)."""
+    spool_corrupt: int = 0
+    """Torn or corrupt segment tails skipped during replay (a crash mid-write); their events are lost."""
 
 
 class Counters:
     """Thread-safe increments; the delivery callback runs on the poll thread."""
 
-    __slots__ = ("_lock", "delivered", "dropped", "emitted", "failed")
+    __slots__ = ("_lock", "delivered", "dropped", "emitted", "failed", "replayed", "spooled")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.emitted = self.delivered = self.failed = self.dropped = 0
+        self.emitted = self.delivered = self.spooled = self.replayed = self.failed = self.dropped = 0
 
-    def add(self, name: Literal["emitted", "delivered", "failed", "dropped"], n: int = 1) -> None:
+    def add(self, name: CounterName, n: int = 1) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + n)

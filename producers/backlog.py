@@ -1,0 +1,263 @@
+"""What the emitter keeps when the broker cannot take its events yet, and how it gets them there later.
+
+Where a message goes::
+
+    emit() ─► librdkafka's queue ──────────────► broker ─► delivered
+                │ full                ▲   │ gave up (message.timeout.ms, purge at close)
+                ▼                     │   ▼
+              in-memory queue ───► (drain)  to-spool queue ─► Spool (disk) ─► replay ─► replayed
+                │ broker down or half full ──────▲                  │ cap reached
+                ▼ full                                              ▼
+              dropped                                             dropped
+
+The caller's thread only ever appends to the in-memory queue (``send``). Everything that touches the
+disk runs on the emitter's background thread (``step``), or in ``close`` once that thread has stopped.
+
+Replay: the oldest spool segment is claimed when the broker is known to be up (a delivery succeeded
+since the last failure) or, otherwise, every ``replay_retry_s`` as a probe: the claim's first record
+is sent alone, and only its acknowledgement releases the rest. Replayed messages in the Kafka client's
+queue are capped (``replay_max_in_flight``) so live events keep most of its room. A segment is deleted
+only once every record in it was acknowledged (see ``spool.Claim``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from usagemeter.producers.spool import Claim, Record, Spool
+from usagemeter.producers.stats import Counters
+
+log = logging.getLogger("usagemeter.producers.emitter")
+
+DeliveryCallback = Callable[[str, KafkaError | None], None]
+"""Called with the event_id and None on delivery, or the Kafka error when the client gave up (the event
+is then spooled). A spooled event is reported again, with None, when its replay is acknowledged: by
+this emitter, or by whichever emitter on the same spool directory replays it."""
+
+_LOG_EVERY_S = 10.0
+
+
+class Backlog:
+    """The overflow queue, the spool and the replay around one Kafka producer."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        topic: str,
+        counters: Counters,
+        spool: Spool | None,
+        *,
+        max_queued: int,
+        on_delivery: DeliveryCallback | None = None,
+        replay_retry_s: float = 5.0,
+        replay_max_in_flight: int = 20_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._counters = counters
+        self._spool = spool
+        self._max_queued = max_queued
+        self._on_delivery = on_delivery
+        self._replay_retry_s = replay_retry_s
+        self._replay_max_in_flight = replay_max_in_flight
+        self._clock = clock
+        self._queue: deque[Record] = deque()
+        self._to_spool: deque[Record] = deque()
+        self._claim: Claim | None = None
+        self._next_claim_at = clock()
+        self.broker_up: bool | None = None
+        """True after a delivery succeeded, False after one failed, None before either."""
+        self.closed = False
+        self._last_log: dict[str, float] = {}
+
+    # -- the caller's thread ---------------------------------------------------------------------
+
+    def send(self, key: bytes, value: bytes) -> None:
+        """Hands one message to the Kafka client, or queues it in memory; no I/O, never raises."""
+        if self.closed:
+            self._drop(1, "emit() after close()")
+            return
+        if not self._queue:
+            try:
+                self._producer.produce(self._topic, value, key, on_delivery=self._delivered)
+            except BufferError:
+                pass
+            except Exception:  # a fatal client error, say: keep the event, the spool may take it
+                log.debug("usagemeter: produce failed", exc_info=True)
+            else:
+                return
+        if len(self._queue) >= self._max_queued:
+            self._drop(1, f"in-memory queue full ({self._max_queued})")
+            return
+        self._queue.append((key, value))
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue) + len(self._to_spool)
+
+    # -- the background thread -------------------------------------------------------------------
+
+    def step(self) -> None:
+        """One round of the background thread: drain the queue, spool what must be, replay."""
+        self._drain()
+        if self._queue and (self.broker_up is not True or len(self._queue) >= self._max_queued // 2):
+            self._move_queue_to_spool()
+        self._write_spool()
+        self._replay()
+        if self._spool is not None:
+            self._spool.maybe_sync()
+
+    def close(self, timeout_s: float) -> int:
+        """Flushes for up to ``timeout_s``, then spools whatever is left; returns how many were lost.
+
+        Run it after the background thread has stopped. When the broker is known to be down and there
+        is a spool, it does not wait: the events go to the spool at once.
+        """
+        self.closed = True
+        deadline = self._clock() + timeout_s
+        dropped_before = self._counters.dropped
+        if self._spool is None or self.broker_up is not False:
+            while self._queue and self._clock() < deadline:
+                self._drain()
+                self._producer.poll(0.05)
+            self._producer.flush(max(0.0, deadline - self._clock()))
+        if len(self._producer):
+            # Whatever the client still holds comes back through the delivery callback as an error.
+            self._producer.purge(in_queue=True, in_flight=True, blocking=True)
+            settle_by = self._clock() + 1.0
+            while len(self._producer) and self._clock() < settle_by:
+                self._producer.poll(0.01)
+        self._move_queue_to_spool()
+        self._write_spool()
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
+        if self._spool is not None:
+            self._spool.close()
+        return self._counters.dropped - dropped_before
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        while self._queue:
+            key, value = self._queue[0]
+            try:
+                self._producer.produce(self._topic, value, key, on_delivery=self._delivered)
+            except BufferError:
+                return
+            except Exception:
+                log.debug("usagemeter: produce failed", exc_info=True)
+                return
+            self._queue.popleft()
+
+    def _move_queue_to_spool(self) -> None:
+        for _ in range(len(self._queue)):  # the caller may append meanwhile: take only what is there
+            self._to_spool.append(self._queue.popleft())
+
+    def _write_spool(self) -> None:
+        if not self._to_spool:
+            return
+        batch = [self._to_spool.popleft() for _ in range(len(self._to_spool))]
+        if self._spool is None:
+            self._drop(len(batch), "no spool configured")
+            return
+        try:
+            stored = self._spool.append(batch)
+        except OSError as exc:
+            self._drop(len(batch), f"spool write failed: {exc}")
+            return
+        self._counters.add("spooled", stored)
+        if stored < len(batch):
+            self._drop(len(batch) - stored, f"spool full ({self._spool.max_bytes} bytes)")
+
+    def _replay(self) -> None:
+        if self._spool is None:
+            return
+        now = self._clock()
+        if self._claim is None:
+            if now < self._next_claim_at or len(self._producer) >= self._replay_max_in_flight:
+                return
+            self._claim = self._spool.claim()
+            if self._claim is None:
+                self._next_claim_at = now + self._replay_retry_s
+                return
+            log.info("usagemeter: replaying %d spooled events from %s", len(self._claim.records), self._claim.path.name)
+        claim = self._claim
+        while len(self._producer) < self._replay_max_in_flight:
+            if self.broker_up is not True and claim.sent >= 1:
+                break  # a probe: the first record's acknowledgement releases the rest
+            record = claim.next_record()
+            if record is None:
+                break
+            key, value = record
+            try:
+                self._producer.produce(self._topic, value, key, on_delivery=self._make_replay_callback(claim))
+            except BufferError:
+                break
+            except Exception:
+                log.debug("usagemeter: produce failed", exc_info=True)
+                break
+            claim.sent += 1
+        if claim.finished:
+            self._claim = None
+            # Straight on to the next segment after a success; after a failure, wait before probing.
+            self._next_claim_at = now if not claim.failed else now + self._replay_retry_s
+
+    def _make_replay_callback(self, claim: Claim) -> Callable[[KafkaError | None, Message], None]:
+        def replayed(err: KafkaError | None, msg: Message) -> None:
+            claim.ack(err is None)
+            self._observe(err)
+            if err is None:
+                self._counters.add("replayed")
+                self._report(msg, err)  # a failure was reported when the event was spooled
+            if claim.finished and claim is self._claim:
+                self._claim = None
+                self._next_claim_at = self._clock() + (self._replay_retry_s if claim.failed else 0.0)
+
+        return replayed
+
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        self._observe(err)
+        if err is None:
+            self._counters.add("delivered")
+        else:
+            self._counters.add("failed")
+            self._to_spool.append((msg.key() or b"", msg.value() or b""))
+            self._log_limited(
+                "failed",
+                "usagemeter: usage events not delivered, spooling them (%d so far): %s",
+                self._counters.failed,
+                err,
+            )
+        self._report(msg, err)
+
+    def _observe(self, err: KafkaError | None) -> None:
+        was = self.broker_up
+        self.broker_up = err is None
+        if was is False and err is None:
+            self._next_claim_at = self._clock()  # the broker is back: replay now
+            log.info("usagemeter: broker reachable again")
+
+    def _report(self, msg: Message, err: KafkaError | None) -> None:
+        if self._on_delivery is not None:
+            key = msg.key()
+            self._on_delivery(key.decode() if key else "", err)
+
+    def _drop(self, n: int, why: str) -> None:
+        self._counters.add("dropped", n)
+        kind = why.split(":", maxsplit=1)[0]
+        self._log_limited(kind, "usagemeter: %d usage events dropped (%d in all): %s", n, self._counters.dropped, why)
+
+    def _log_limited(self, topic: str, message: str, *args: Any) -> None:
+        """One line per kind per 10 s, not one per event."""
+        now = self._clock()
+        if now - self._last_log.get(topic, -_LOG_EVERY_S) >= _LOG_EVERY_S:
+            self._last_log[topic] = now
+            log.error(message, *args)
