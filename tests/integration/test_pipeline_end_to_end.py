@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -87,7 +88,7 @@ def _bad_messages() -> list[tuple[bytes, str]]:
 
 
 def test_emitted_events_equal_aggregates_and_bad_ones_are_dead_lettered(
-    clickhouse: Client, kafka_broker: Any, kafka_topic: Callable[..., str]
+    clickhouse: Client, kafka_broker: Any, kafka_topic: Callable[..., str], tmp_path: Path
 ) -> None:
     rng = random.Random(6)
     topic, dlq_topic = kafka_topic(partitions=4), kafka_topic(partitions=1)
@@ -104,7 +105,9 @@ def test_emitted_events_equal_aggregates_and_bad_ones_are_dead_lettered(
         expected[key].update(usage)
         expected_cost[key] += _expected_cost(provider if given else None, model, usage, at)
 
-    with UsageEmitter(kafka_broker.bootstrap_servers, topic=topic, service="test") as meter:
+    with UsageEmitter(
+        kafka_broker.bootstrap_servers, topic=topic, service="test", spool_dir=tmp_path / "spool"
+    ) as meter:
         for _ in range(GOOD_EVENTS):
             client, (provider, model) = rng.choice(CLIENTS), rng.choice(MODELS)
             at = now - timedelta(seconds=rng.randint(0, 30 * 86_400))

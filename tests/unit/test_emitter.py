@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -26,11 +27,12 @@ EmitterFactory = Callable[..., UsageEmitter]
 
 
 @pytest.fixture
-def make_emitter() -> Iterator[EmitterFactory]:
-    """Emitters pointed at no broker, closed (with a short wait) after the test."""
+def make_emitter(tmp_path: Path) -> Iterator[EmitterFactory]:
+    """Emitters pointed at no broker, spooling into the test's own directory, closed after the test."""
     made: list[UsageEmitter] = []
 
     def make(**kwargs: Any) -> UsageEmitter:
+        kwargs.setdefault("spool_dir", tmp_path / "spool")
         emitter = UsageEmitter(NO_BROKER, client_id="acme", kafka_config=KAFKA_CONFIG, **kwargs)
         made.append(emitter)
         return emitter
