@@ -13,7 +13,7 @@ from typing import cast
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from usagemeter.schemas.validation import Rejection
-from usagemeter.schemas.wire import HEADER_LEN, MAGIC
+from usagemeter.schemas.wire import HEADER_LEN, fingerprint_of
 
 _NOT_AVRO = Rejection("not_avro", "the value does not start with the Avro single-object marker C3 01")
 
@@ -68,10 +68,10 @@ class Batch:
                     continue
                 seen.add(key)
             value = msg.value()
-            if value is None or len(value) <= HEADER_LEN or value[:2] != MAGIC:
+            fingerprint = None if value is None else fingerprint_of(value)
+            if value is None or fingerprint is None:
                 self.invalid.append((msg, _NOT_AVRO))
                 continue
-            fingerprint = value[2:HEADER_LEN]
             group = groups.get(fingerprint)
             if group is None:
                 group = groups[fingerprint] = SchemaGroup()

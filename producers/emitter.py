@@ -14,7 +14,6 @@ See ``backlog.py`` for the path of a message and ``spool.py`` for the disk forma
 from __future__ import annotations
 
 import atexit
-import io
 import logging
 import threading
 import time
@@ -28,14 +27,13 @@ from types import TracebackType
 from typing import Any, Literal, Unpack
 
 from confluent_kafka import Producer
-from fastavro import schemaless_writer
 
 from usagemeter.producers.backlog import Backlog, DeliveryCallback
 from usagemeter.producers.fields import EventFields
 from usagemeter.producers.spool import Spool
 from usagemeter.producers.stats import Counters, EmitterStats
 from usagemeter.schemas import CURRENT, UsageEvent, check_record
-from usagemeter.schemas.wire import MAGIC
+from usagemeter.schemas.wire import encode
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +101,6 @@ class UsageEmitter:
         self._backlog = Backlog(
             self._producer, topic, self._counters, self._spool, max_queued=max_overflow, on_delivery=on_delivery
         )
-        self._schema = CURRENT.plain
-        self._header = MAGIC + CURRENT.fingerprint
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="usagemeter-emitter", daemon=True)
         self._poller.start()
@@ -116,9 +112,7 @@ class UsageEmitter:
             record = self._record(model, client_id, fields)
             if self._strict:
                 self._check(record)
-            buffer = io.BytesIO()
-            buffer.write(self._header)
-            schemaless_writer(buffer, self._schema, record)
+            value = encode(CURRENT, record)
         except Exception:
             if self._strict:
                 raise
@@ -126,7 +120,7 @@ class UsageEmitter:
             log.exception("usagemeter: event for model %r not sent", model)
             return None
         event_id: str = record["event_id"]
-        self._send(event_id.encode(), buffer.getvalue())
+        self._send(event_id.encode(), value)
         return event_id
 
     def emit_event(self, event: UsageEvent) -> str | None:

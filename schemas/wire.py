@@ -16,10 +16,6 @@ MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
 
 
-def frame(fingerprint: bytes, body: bytes) -> bytes:
-    return MAGIC + fingerprint + body
-
-
 def fingerprint_of(message: bytes) -> bytes | None:
     """The writer fingerprint, or None when the bytes are not single-object encoded Avro."""
     if len(message) <= HEADER_LEN or message[:2] != MAGIC:
