@@ -39,7 +39,6 @@ from fastavro import parse_schema, schemaless_reader
 from usagemeter.consumers import migrations, pricebook
 from usagemeter.consumers.batch import value_of
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
-from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.consumers.store import connect
 from usagemeter.consumers.worker import Worker
 from usagemeter.local.kafka import LocalKafka, create_topic
@@ -120,7 +119,7 @@ def usagemeter_worker(bootstrap: str, topic: str, events: int, client: Client) -
     settings = KafkaSettings(
         bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq", group_id=f"um-{uuid.uuid4()}"
     )
-    worker = Worker(settings, ClickHouseSink(client), WorkerSettings())
+    worker = Worker(settings, client, WorkerSettings())
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()

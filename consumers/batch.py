@@ -1,13 +1,19 @@
-"""A batch: messages consumed since the last flush, sorted the way they will be written.
+"""A batch: messages consumed since the last flush, cut per partition and sorted the way they will be written.
 
 The hot loop touches each message once and decodes nothing: it records offsets for the commit, skips
-a key already seen in the batch (producers key by ``event_id``, so a re-sent event is a repeated key),
-and files the value under its writer-schema fingerprint. Bytes that are not single-object Avro are set
-aside for the dead-letter topic.
+a key already seen in the partition's slice (producers key by ``event_id``, so a re-sent event is a
+repeated key in the same partition), and files the value under its partition and writer-schema
+fingerprint. Bytes that are not single-object Avro are set aside for the dead-letter topic.
+
+Each partition's part of a batch is a ``Slice``: one insert per (slice, writer schema), its token
+naming the slice, so that the same slice read again after a crash makes the same block and the same
+token. A batch may be told where a partition's slice must end (``cut_at``, from the ingest ledger);
+messages past that point are held back for the next batch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import cast
 
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -17,68 +23,156 @@ from usagemeter.schemas.wire import HEADER_LEN, fingerprint_of
 
 _NOT_AVRO = Rejection("not_avro", "the value does not start with the Avro single-object marker C3 01")
 
+TopicPartition = tuple[str, int]
+
 
 def value_of(msg: Message) -> bytes:
     """The value of a message a batch filed under a schema group (those always have one)."""
     return cast(bytes, msg.value())
 
 
-class SchemaGroup:
-    """Messages of one writer schema, with their Avro bodies already cut from the 10-byte headers (cut here,
-    on the consuming thread, so that the writing thread only joins them)."""
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """The offsets [first, last] of one partition that one batch covers."""
 
-    __slots__ = ("bodies", "messages")
+    topic: str
+    partition: int
+    first: int
+    last: int
+
+    @property
+    def name(self) -> str:
+        """``topic/partition:first-last``: Kafka topic names cannot contain '/', ':' or '|'."""
+        return f"{self.topic}/{self.partition}:{self.first}-{self.last}"
+
+
+class SchemaGroup:
+    """Messages of one partition and writer schema, with their Avro bodies already cut from the 10-byte
+    headers (cut here, on the consuming thread, so that the writing thread only joins them) and their keys."""
+
+    __slots__ = ("bodies", "keys", "messages")
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.bodies: list[bytes] = []
+        self.keys: list[bytes | None] = []
+
+    def keep(self, mask: list[bool]) -> None:
+        """Keeps the messages whose mask entry is True."""
+        self.messages = [m for m, k in zip(self.messages, mask, strict=True) if k]
+        self.bodies = [b for b, k in zip(self.bodies, mask, strict=True) if k]
+        self.keys = [key for key, k in zip(self.keys, mask, strict=True) if k]
 
 
 class Batch:
-    __slots__ = ("_seen", "duplicates", "groups", "invalid", "offsets", "size", "started_at")
+    __slots__ = (
+        "_cuts",
+        "_released",
+        "_seen",
+        "duplicates",
+        "groups",
+        "held",
+        "invalid",
+        "offsets",
+        "size",
+        "started_at",
+    )
 
-    def __init__(self, started_at: float) -> None:
+    def __init__(self, started_at: float, cuts: dict[TopicPartition, int] | None = None) -> None:
         self.started_at = started_at
-        self.groups: dict[bytes, SchemaGroup] = {}
-        """Writer fingerprint → its messages, first occurrence of each key, in consumption order."""
+        self.groups: dict[tuple[TopicPartition, bytes], SchemaGroup] = {}
+        """(topic-partition, writer fingerprint) → its messages, first occurrence of each key, in order."""
         self.invalid: list[tuple[Message, Rejection]] = []
-        self.offsets: dict[tuple[str, int], tuple[int, int]] = {}
+        self.offsets: dict[TopicPartition, tuple[int, int]] = {}
         """(topic, partition) → (first, last) offset consumed."""
+        self.held: list[Message] = []
+        """Messages past a partition's cut, in consumption order: they start the next batch."""
         self.duplicates = 0
         self.size = 0
-        self._seen: set[bytes] = set()
+        self._cuts = dict(cuts or {})
+        self._released: set[TopicPartition] = set()
+        self._seen: dict[TopicPartition, set[bytes]] = {}
 
     def add(self, messages: list[Message]) -> None:
-        offsets, seen, groups = self.offsets, self._seen, self.groups
+        offsets, seen, groups, cuts = self.offsets, self._seen, self.groups, self._cuts
         for msg in messages:
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     continue
                 raise KafkaException(err)
-            self.size += 1
             where = (cast(str, msg.topic()), cast(int, msg.partition()))
             offset = cast(int, msg.offset())
+            cut = cuts.get(where)
+            if cut is not None and offset > cut:
+                self.held.append(msg)
+                continue
+            self.size += 1
             span = offsets.get(where)
             offsets[where] = (offset, offset) if span is None else (span[0], offset)
             key = msg.key()
             if key is not None:
-                if key in seen:
+                keys = seen.get(where)
+                if keys is None:
+                    keys = seen[where] = set()
+                if key in keys:
                     self.duplicates += 1
                     continue
-                seen.add(key)
+                keys.add(key)
             value = msg.value()
             fingerprint = None if value is None else fingerprint_of(value)
             if value is None or fingerprint is None:
                 self.invalid.append((msg, _NOT_AVRO))
                 continue
-            group = groups.get(fingerprint)
+            group = groups.get((where, fingerprint))
             if group is None:
-                group = groups[fingerprint] = SchemaGroup()
+                group = groups[(where, fingerprint)] = SchemaGroup()
             group.messages.append(msg)
             group.bodies.append(value[HEADER_LEN:])
+            group.keys.append(key)
 
-    def token(self, fingerprint: bytes) -> str:
-        """Insert deduplication token for one schema group: the same batch retried gives the same token."""
-        spans = ",".join(f"{t}/{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.offsets.items()))
-        return f"{fingerprint.hex()}|{spans}"
+    def unreached_cuts(self) -> list[TopicPartition]:
+        """Partitions whose slice must end at a cut this batch has not reached yet: it cannot be written
+        before they have, or its blocks would differ from the ones written before a crash."""
+        return [
+            where
+            for where, cut in self._cuts.items()
+            if where not in self._released and self.offsets.get(where, (0, -1))[1] < cut
+        ]
+
+    def add_cuts(self, cuts: dict[TopicPartition, int]) -> None:
+        """Cuts for partitions assigned while this batch was open (none of their messages is in it yet)."""
+        for where, cut in cuts.items():
+            if where not in self.offsets:
+                self._cuts[where] = cut
+
+    def cut_partitions(self) -> list[TopicPartition]:
+        return list(self._cuts)
+
+    def release_cut(self, where: TopicPartition) -> None:
+        """Treats a cut as reached when its last messages are gone (compacted): the slice keeps its name."""
+        self._released.add(where)
+
+    def drop_partition(self, where: TopicPartition) -> None:
+        """Leaves a partition out of this batch entirely (not written, not committed): a slice that must
+        end at a cut it has not reached is better read again whole by the partition's next owner."""
+        self.groups = {key: group for key, group in self.groups.items() if key[0] != where}
+        self.invalid = [(m, r) for m, r in self.invalid if (m.topic(), m.partition()) != where]
+        self.held = [m for m in self.held if (m.topic(), m.partition()) != where]
+        self.offsets.pop(where, None)
+        self._cuts.pop(where, None)
+
+    def slices(self) -> list[Slice]:
+        """The batch's slice of each partition, in (topic, partition) order; a cut partition's slice ends at
+        the cut even when its last messages were compacted away, so that its name matches the ledger's."""
+        return [
+            Slice(topic, partition, first, max(last, self._cuts.get((topic, partition), last)))
+            for (topic, partition), (first, last) in sorted(self.offsets.items())
+        ]
+
+    def token(self, where: TopicPartition, fingerprint: bytes) -> str:
+        """Insert deduplication token of one group: the same slice read again gives the same token."""
+        for piece in self.slices():
+            if (piece.topic, piece.partition) == where:
+                return f"{fingerprint.hex()}|{piece.name}"
+        raise KeyError(where)

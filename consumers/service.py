@@ -12,7 +12,6 @@ from clickhouse_connect.driver.client import Client
 
 from usagemeter.consumers import migrations, pricebook
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
-from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.consumers.store import connect
 from usagemeter.consumers.worker import Worker
 from usagemeter.consumers.writer import WriteResult
@@ -26,14 +25,16 @@ def prepare_store(settings: ClickHouseSettings) -> Client:
     applied = migrations.apply(client)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
-    if not client.query("SELECT count() FROM price_unit_current").result_rows[0][0]:
+    # Both halves: a start killed between writing prices and aliases must load the book again.
+    loaded = client.query("SELECT (SELECT count() FROM price_unit_current), (SELECT count() FROM model_alias_current)")
+    if not all(loaded.result_rows[0]):
         stats = pricebook.load(client)
         log.info("loaded price book v%d: %d prices, %d aliases", stats.book_version, stats.price_rows, stats.alias_rows)
     return client
 
 
 def build_worker(kafka: KafkaSettings, settings: WorkerSettings, client: Client) -> Worker:
-    return Worker(kafka, ClickHouseSink(client), settings, on_flush=_log_flush)
+    return Worker(kafka, client, settings, on_flush=_log_flush)
 
 
 def _log_flush(result: WriteResult) -> None:

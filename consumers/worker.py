@@ -1,9 +1,9 @@
-"""The worker: consume → batch (dedup by key, group by schema) → insert → dead letters → commit.
+"""The worker: consume → batch (cut per partition) → dedup → ledger → insert → dead letters → commit.
 
 This module is the one place the pipeline is assembled; read ``Worker._complete`` for the order that
 makes it correct. Offsets move only after the rows they cover are in ClickHouse and their dead letters are
-acknowledged by Kafka, so a crash at any point re-reads, and never skips, events; the insert
-deduplication token makes the re-read of an already-written batch a no-op.
+acknowledged by Kafka, so a crash at any point re-reads, and never skips, events; the ledger makes the
+re-read form the same blocks, whose deduplication tokens make it a no-op (consumers/dedup.py).
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from usagemeter.consumers.batch import Batch
 from usagemeter.consumers.clock import Clock, SystemClock
 from usagemeter.consumers.dead_letters import DeadLetters
+from usagemeter.consumers.dedup import Admitted, Deduplicator
 from usagemeter.consumers.errors import StoreUnavailable
+from usagemeter.consumers.ledger import Ledger
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.consumers.writer import BatchWriter, WriteResult
@@ -44,7 +47,7 @@ class Worker:
     def __init__(
         self,
         kafka: KafkaSettings,
-        sink: ClickHouseSink,
+        client: Client,
         settings: WorkerSettings,
         clock: Clock | None = None,
         on_flush: Callable[[WriteResult], None] | None = None,
@@ -53,20 +56,33 @@ class Worker:
         self._settings = settings
         self._clock = clock or SystemClock()
         self._on_flush = on_flush
-        self._consumer = Consumer({**_CONSUMER_DEFAULTS, **kafka.client_config(), "group.id": kafka.group_id})
+        static = {"group.instance.id": kafka.group_instance_id} if kafka.group_instance_id else {}
+        self._consumer = Consumer({**_CONSUMER_DEFAULTS, **kafka.client_config(), "group.id": kafka.group_id, **static})
         dlq_producer = Producer(
             {**kafka.client_config(), "enable.idempotence": True, "acks": "all", "log.connection.close": False}
         )
-        self._writer = BatchWriter(sink, DeadLetters(dlq_producer, kafka.dlq_topic), self._clock)
+        ledger = Ledger(client)
+        self._writer = BatchWriter(
+            ClickHouseSink(client), ledger, DeadLetters(dlq_producer, kafka.dlq_topic), self._clock
+        )
+        self._dedup = Deduplicator(ledger, settings.dedup_window_s)
         self._batch = Batch(self._clock.monotonic())
         self._held: list[Message] = []
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagemeter-write")
-        self._in_flight: tuple[Batch, Future[WriteResult]] | None = None
-        self.totals = {"consumed": 0, "inserted": 0, "dead_lettered": 0, "duplicates": 0, "batches": 0}
+        self._in_flight: tuple[Batch, Admitted, Future[WriteResult]] | None = None
+        self.totals = {
+            "consumed": 0,
+            "inserted": 0,
+            "dead_lettered": 0,
+            "duplicates": 0,
+            "duplicates_across_batches": 0,
+            "unkeyed": 0,
+            "batches": 0,
+        }
 
     def run(self, stop: threading.Event) -> None:
         """Consumes until ``stop`` is set, then drains: inserts and commits what it holds, and leaves the group."""
-        self._consumer.subscribe([self._kafka.topic], on_revoke=self._on_revoke)
+        self._consumer.subscribe([self._kafka.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not stop.is_set():
                 self._poll_once()
@@ -78,20 +94,28 @@ class Worker:
     def _poll_once(self) -> None:
         wait = self._settings.max_batch_wait_s - (self._clock.monotonic() - self._batch.started_at)
         room = self._settings.max_batch_rows - self._batch.size
+        unreached = self._batch.unreached_cuts()
+        if unreached:
+            room = _CONSUME_CHUNK  # a slice read again must reach its cut, however full the batch is
         # While a write is in flight, come back often enough to commit it as soon as it is done.
         longest = 0.02 if self._in_flight is not None else 0.5
-        messages = self._held or self._consumer.consume(min(room, _CONSUME_CHUNK), timeout=max(0.0, min(wait, longest)))
+        messages = self._held or self._consumer.consume(
+            max(1, min(room, _CONSUME_CHUNK)), timeout=max(0.0, min(wait, longest))
+        )
+        if not self._held:
+            self.totals["consumed"] += len(messages)
         self._held = []
         if messages:
             if not self._batch.size:
                 self._batch.started_at = self._clock.monotonic()
             self._batch.add(messages)
-            self.totals["consumed"] += len(messages)
         full = self._batch.size >= self._settings.max_batch_rows
         old = self._clock.monotonic() - self._batch.started_at >= self._settings.max_batch_wait_s
-        if self._batch.size and (full or old):
+        if unreached and old:
+            self._release_compacted_cuts(unreached)
+        if self._batch.size and (full or old) and not self._batch.unreached_cuts():
             self._submit(keep_alive=True)
-        elif self._in_flight is not None and self._in_flight[1].done():
+        elif self._in_flight is not None and self._in_flight[2].done():
             self._complete(keep_alive=True)
 
     def flush(self) -> None:
@@ -106,10 +130,16 @@ class Worker:
         beside ClickHouse's insert; memory holds two batches at most.
         """
         self._complete(keep_alive=keep_alive)
-        if not self._batch.size:
+        batch = self._batch
+        for where in batch.unreached_cuts():
+            batch.drop_partition(where)  # only when stopping or revoked: the next owner reads it again
+        self._dedup.cut_done(batch.cut_partitions())
+        self._batch = Batch(self._clock.monotonic(), self._dedup.cuts())
+        self._held = batch.held + self._held
+        if not batch.offsets:
             return
-        batch, self._batch = self._batch, Batch(self._clock.monotonic())
-        self._in_flight = (batch, self._writes.submit(self._write_with_retry, batch))
+        admitted = self._dedup.drop_seen(batch)
+        self._in_flight = (batch, admitted, self._writes.submit(self._write_with_retry, batch))
 
     def _complete(self, *, keep_alive: bool) -> None:
         """Waits for the write in flight, then commits it. The order that makes a batch durable:
@@ -124,11 +154,13 @@ class Worker:
         """
         if self._in_flight is None:
             return
-        batch, write = self._in_flight
+        batch, admitted, write = self._in_flight
         if keep_alive:
             self._wait_paused(write)
         result = write.result()
         self._in_flight = None
+        # Before the commit: the next batch is checked against these ids once this returns.
+        self._dedup.remember(admitted, result.rejected, self._clock.now_us() / 1e6)
         self._consumer.commit(
             offsets=[
                 TopicPartition(topic, partition, last + 1) for (topic, partition), (_, last) in batch.offsets.items()
@@ -138,6 +170,8 @@ class Worker:
         self.totals["inserted"] += result.inserted
         self.totals["dead_lettered"] += result.dead_lettered
         self.totals["duplicates"] += result.duplicates
+        self.totals["duplicates_across_batches"] += admitted.dropped
+        self.totals["unkeyed"] += admitted.unkeyed
         self.totals["batches"] += 1
         if self._on_flush is not None:
             self._on_flush(result)
@@ -167,6 +201,27 @@ class Worker:
                 self._clock.sleep(backoff)
                 backoff = min(backoff * 2, self._settings.insert_retry_max_s)
 
+    def _release_compacted_cuts(self, unreached: list[tuple[str, int]]) -> None:
+        """A cut whose last messages are gone (compaction, retention) is reached once the consumer is past it."""
+        positions = self._consumer.position([TopicPartition(t, p) for t, p in unreached])
+        cuts = self._dedup.cuts()
+        for tp in positions:
+            where = (tp.topic, tp.partition)
+            if tp.offset > cuts.get(where, tp.offset):
+                self._batch.release_cut(where)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Loads the dedup window and any cut to honour for each partition given to this worker."""
+        committed = consumer.committed(partitions, timeout=30)
+        for topic in {tp.topic for tp in committed}:
+            offsets = {tp.partition: tp.offset for tp in committed if tp.topic == topic}
+            self._dedup.assign(topic, offsets, self._clock.now_us() / 1e6)
+        self._batch.add_cuts(self._dedup.cuts())
+        log.info("assigned %s", ", ".join(f"{tp.topic}/{tp.partition}@{tp.offset}" for tp in committed))
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Before partitions move to another worker, what was consumed from them is written and committed."""
         self.flush()
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._held = [m for m in self._held if (m.topic(), m.partition()) not in revoked]
+        self._dedup.revoke(list(revoked))

@@ -1,7 +1,8 @@
 """Writes one batch to ClickHouse: every acceptable event inserted once, every other one dead-lettered.
 
-Each writer-schema group becomes one Avro block and one insert, its deduplication token derived from
-the batch's topic/partition/offset ranges, so a retry of the same batch is dropped by every table.
+The batch's cut of each partition goes to the ingest ledger first. Then each (partition, writer schema)
+group becomes one Avro block and one insert, its deduplication token naming the partition's slice, so a
+retry of the same batch, or the same slice read again after a crash, is dropped by every table.
 When the engine rejects a block, ``triage`` finds the bad messages in Python; the rest is inserted as
 one block, and if the engine still refuses it (its rules and Python's disagree at an edge, such as a
 time limit passing between the two), the block is bisected down to the messages it refuses.
@@ -10,7 +11,7 @@ time limit passing between the two), the block is bisected down to the messages 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from confluent_kafka import Message
 
@@ -20,6 +21,7 @@ from usagemeter.consumers.batch import Batch, SchemaGroup, value_of
 from usagemeter.consumers.clock import Clock
 from usagemeter.consumers.dead_letters import DeadLetters
 from usagemeter.consumers.errors import BlockRejected, StoreUnavailable
+from usagemeter.consumers.ledger import Ledger
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.schemas import WriterSchema, by_fingerprint
 from usagemeter.schemas.validation import Rejection
@@ -34,11 +36,14 @@ class WriteResult:
     dead_lettered: int
     duplicates: int
     triaged_blocks: int
+    rejected: set[tuple[str, int, int]] = field(default_factory=set)
+    """(topic, partition, offset) of every dead-lettered message."""
 
 
 class BatchWriter:
-    def __init__(self, sink: ClickHouseSink, dead_letters: DeadLetters, clock: Clock) -> None:
+    def __init__(self, sink: ClickHouseSink, ledger: Ledger, dead_letters: DeadLetters, clock: Clock) -> None:
         self._sink = sink
+        self._ledger = ledger
         self._dead_letters = dead_letters
         self._clock = clock
 
@@ -47,20 +52,24 @@ class BatchWriter:
         if either fails; the caller commits the batch's offsets only after this returns."""
         inserted = triaged = 0
         rejected: list[tuple[Message, Rejection]] = list(batch.invalid)
-        for fingerprint, group in batch.groups.items():
+        self._ledger.record(batch.slices())
+        for (where, fingerprint), group in batch.groups.items():
+            if not group.messages:
+                continue
             schema = by_fingerprint(fingerprint)
             if schema is None:
                 reason = Rejection("unknown_schema", f"writer schema fingerprint {fingerprint.hex()} is not known")
                 rejected.extend((msg, reason) for msg in group.messages)
                 continue
-            ok, bad, was_triaged = self._insert_group(schema, group, batch.token(fingerprint))
+            ok, bad, was_triaged = self._insert_group(schema, group, batch.token(where, fingerprint))
             inserted += ok
             triaged += was_triaged
             rejected.extend(bad)
         for msg, rejection in rejected:
             self._dead_letters.send(msg, rejection)
         self._dead_letters.flush()
-        return WriteResult(inserted, len(rejected), batch.duplicates, triaged)
+        where_rejected = {(str(m.topic()), int(m.partition() or 0), int(m.offset() or 0)) for m, _ in rejected}
+        return WriteResult(inserted, len(rejected), batch.duplicates, triaged, where_rejected)
 
     def _insert_group(
         self, schema: WriterSchema, group: SchemaGroup, token: str

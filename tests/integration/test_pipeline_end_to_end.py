@@ -22,7 +22,6 @@ from genai_prices import Usage, calc_price
 
 from usagemeter.consumers import pricebook
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
-from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.consumers.worker import Worker
 from usagemeter.producers import EventFields, UsageEmitter
 from usagemeter.schemas import by_version
@@ -147,7 +146,7 @@ def test_emitted_events_equal_aggregates_and_bad_ones_are_dead_lettered(
         KafkaSettings(
             bootstrap_servers=kafka_broker.bootstrap_servers, topic=topic, dlq_topic=dlq_topic, group_id=f"g-{topic}"
         ),
-        ClickHouseSink(clickhouse),
+        clickhouse,
         WorkerSettings(max_batch_rows=4_000, max_batch_wait_s=0.5),
     )
     stop = threading.Event()

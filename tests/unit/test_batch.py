@@ -1,4 +1,5 @@
-"""``Batch.add``: dedup by key, not-Avro set aside, grouping by writer fingerprint, offsets and insert tokens.
+"""``Batch.add``: dedup by key, not-Avro set aside, grouping by partition and writer fingerprint, offsets,
+cuts and insert tokens.
 
 Pure logic: the messages are a small fake with the six methods the batch calls, no Kafka.
 """
@@ -74,8 +75,15 @@ def added(fakes: list[FakeMessage]) -> Batch:
     return batch
 
 
+P0 = ("usage.events", 0)
+
+
 def offsets_by_group(batch: Batch) -> dict[bytes, list[int]]:
-    return {fp: [cast(FakeMessage, m).offset() for m in group.messages] for fp, group in batch.groups.items()}
+    """Offsets per fingerprint, over all partitions."""
+    found: dict[bytes, list[int]] = {}
+    for (_where, fp), group in batch.groups.items():
+        found.setdefault(fp, []).extend(cast(FakeMessage, m).offset() for m in group.messages)
+    return found
 
 
 @pytest.mark.parametrize(
@@ -97,9 +105,9 @@ def offsets_by_group(batch: Batch) -> dict[bytes, list[int]]:
         ),
         pytest.param(
             [msg(0, b"a", partition=0), msg(1, b"a", partition=1)],
-            [0],
-            1,
-            id="a key repeated on another partition is a duplicate",
+            [0, 1],
+            0,
+            id="keys are per partition, so that a slice read again alone is filtered the same way",
         ),
         pytest.param([msg(0, b""), msg(1, b"")], [0], 1, id="an empty key is a key"),
         pytest.param([msg(0, b"a"), msg(1, b"A")], [0, 1], 0, id="keys are compared as bytes"),
@@ -169,10 +177,18 @@ def test_messages_are_grouped_by_fingerprint_with_headers_cut(
 ) -> None:
     fakes = [FakeMessage(i, None, value) for i, value in enumerate(values)]
     batch = added(fakes)
-    assert {fp: group.bodies for fp, group in batch.groups.items()} == groups
-    for fp, group in batch.groups.items():
+    assert {fp: group.bodies for (_, fp), group in batch.groups.items()} == groups
+    for (_, fp), group in batch.groups.items():
         assert [cast(FakeMessage, m).value() for m in group.messages] == [MAGIC + fp + b for b in group.bodies]
-    assert list(batch.groups) == list(groups), "groups in order of first appearance"
+    assert [fp for _, fp in batch.groups] == list(groups), "groups in order of first appearance"
+
+
+def test_groups_are_per_partition() -> None:
+    batch = added([msg(0, partition=0), msg(5, partition=1), msg(1, partition=0)])
+    assert {where: [m.offset() for m in g.messages] for (where, _), g in batch.groups.items()} == {
+        P0: [0, 1],
+        ("usage.events", 1): [5],
+    }
 
 
 @pytest.mark.parametrize(
@@ -218,32 +234,62 @@ def test_another_consumer_error_raises() -> None:
 
 def test_the_token_is_the_same_for_the_same_input() -> None:
     fakes = [msg(3, partition=1), msg(10, partition=0), msg(4, partition=1)]
-    assert added(fakes).token(FP_A) == added(fakes).token(FP_A)
+    assert added(fakes).token(P0, FP_A) == added(fakes).token(P0, FP_A)
 
 
-def test_the_token_does_not_depend_on_partition_arrival_order() -> None:
+def test_the_token_names_only_its_own_partition_slice() -> None:
     one = added([msg(3, partition=1), msg(10, partition=0)])
-    other = added([msg(10, partition=0), msg(3, partition=1)])
-    assert one.token(FP_A) == other.token(FP_A)
+    alone = added([msg(10, partition=0)])
+    assert one.token(P0, FP_A) == alone.token(P0, FP_A) == f"{FP_A.hex()}|usage.events/0:10-10"
 
 
 @pytest.mark.parametrize(
     "other",
     [
-        pytest.param([msg(3, partition=1), msg(10, partition=0), msg(5, partition=1)], id="last offset differs"),
-        pytest.param([msg(2, partition=1), msg(10, partition=0), msg(4, partition=1)], id="first offset differs"),
-        pytest.param([msg(3, partition=2), msg(10, partition=0), msg(4, partition=2)], id="partition differs"),
-        pytest.param(
-            [msg(3, partition=1, topic="x"), msg(10, partition=0), msg(4, partition=1, topic="x")], id="topic differs"
-        ),
-        pytest.param([msg(3, partition=1), msg(4, partition=1)], id="a partition fewer"),
+        pytest.param([msg(10), msg(12)], id="last offset differs"),
+        pytest.param([msg(9), msg(11)], id="first offset differs"),
+        pytest.param([msg(10, topic="x"), msg(11, topic="x")], id="topic differs"),
     ],
 )
-def test_the_token_differs_when_an_offset_range_differs(other: list[FakeMessage]) -> None:
-    base = added([msg(3, partition=1), msg(10, partition=0), msg(4, partition=1)])
-    assert base.token(FP_A) != added(other).token(FP_A)
+def test_the_token_differs_when_the_slice_differs(other: list[FakeMessage]) -> None:
+    base = added([msg(10), msg(11)])
+    where = (other[0].topic(), 0)
+    assert base.token(P0, FP_A) != added(other).token(where, FP_A)
 
 
-def test_the_token_differs_between_schema_groups_of_one_batch() -> None:
+def test_the_token_differs_between_schema_groups_of_one_slice() -> None:
     batch = added([msg(0, value=avro(FP_A, b"a")), msg(1, value=avro(FP_B, b"b"))])
-    assert batch.token(FP_A) != batch.token(FP_B)
+    assert batch.token(P0, FP_A) != batch.token(P0, FP_B)
+
+
+def test_messages_past_a_cut_are_held_for_the_next_batch_in_order() -> None:
+    batch = Batch(started_at=0.0, cuts={P0: 11})
+    batch.add(as_messages([msg(10), msg(5, partition=1), msg(11), msg(12), msg(6, partition=1), msg(13)]))
+    assert batch.offsets == {P0: (10, 11), ("usage.events", 1): (5, 6)}
+    assert [cast(FakeMessage, m).offset() for m in batch.held] == [12, 13]
+    assert batch.unreached_cuts() == []
+
+
+def test_a_cut_not_yet_reached_is_reported_and_names_the_slice() -> None:
+    batch = Batch(started_at=0.0, cuts={P0: 20})
+    batch.add(as_messages([msg(10), msg(11)]))
+    assert batch.unreached_cuts() == [P0]
+    batch.release_cut(P0)
+    assert batch.unreached_cuts() == []
+    assert batch.token(P0, FP_A).endswith("|usage.events/0:10-20"), "the ledger's name, though 12-20 are gone"
+
+
+def test_a_dropped_partition_leaves_nothing_behind() -> None:
+    batch = Batch(started_at=0.0, cuts={P0: 20})
+    batch.add(as_messages([msg(10), msg(11, value=b"junk"), msg(3, partition=1)]))
+    batch.drop_partition(P0)
+    assert batch.offsets == {("usage.events", 1): (3, 3)}
+    assert batch.invalid == []
+    assert [where for where, _ in batch.groups] == [("usage.events", 1)]
+    assert batch.unreached_cuts() == []
+
+
+def test_cuts_added_later_apply_only_to_partitions_not_in_the_batch() -> None:
+    batch = added([msg(10)])
+    batch.add_cuts({P0: 10, ("usage.events", 1): 4})
+    assert batch.unreached_cuts() == [("usage.events", 1)]

@@ -1,0 +1,130 @@
+"""Deduplication by ``event_id`` across batches, restarts and rebalances: each event counted once.
+
+Three layers, each covering what the one before cannot:
+
+1. within a batch, a repeated key is skipped (``Batch.add``);
+2. across batches, ids inserted by the partition within the window (24 h by default) are dropped before
+   the insert (``IdWindow``), since materialized views count every inserted row;
+3. across crashes, the slice that may have been in flight is cut at the same offsets again (the ledger)
+   and its ids are left out of the rebuilt window, so the re-read makes the same blocks as the first
+   attempt, with the same tokens, and each table keeps exactly one copy, however far the first attempt got.
+
+The window must hold exactly the ids ClickHouse has recorded in ``ingested_ids`` (events that passed
+validation), so that a window rebuilt after a restart filters a slice exactly as the lost one did.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from usagemeter.consumers.batch import Batch, SchemaGroup, TopicPartition
+from usagemeter.consumers.id_window import U64, IdWindow, Mask, parse_keys
+from usagemeter.consumers.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    where: TopicPartition
+    group: SchemaGroup
+    hi: U64
+    lo: U64
+    ok: Mask
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """The ids a batch is about to insert, to remember once the insert succeeded."""
+
+    groups: list[_Admitted]
+    dropped: int
+    unkeyed: int
+
+
+class Deduplicator:
+    def __init__(self, ledger: Ledger, window_s: float) -> None:
+        self._ledger = ledger
+        self._window_s = window_s
+        self._windows: dict[TopicPartition, IdWindow] = {}
+        self._cuts: dict[TopicPartition, list[int]] = {}
+
+    def assign(self, topic: str, committed: dict[int, int], now: float) -> None:
+        """Loads what a newly assigned partition's past owner left: its last cut and its window of ids.
+
+        ``committed`` maps each partition to its committed offset (negative when the group has none).
+        """
+        last = self._ledger.last_slices(topic, list(committed))
+        since = datetime.fromtimestamp(now, UTC) - timedelta(seconds=self._window_s * 9 / 8)
+        for partition, offset in committed.items():
+            where = (topic, partition)
+            pending = last.get(partition)
+            if pending is not None and pending.first < max(offset, 0):
+                pending = None  # written and committed: nothing to cut again
+            cuts = []
+            if pending is not None:
+                if pending.first > max(offset, 0):
+                    # Offsets behind the ledger (lost or reset): end a batch just before the slice.
+                    cuts.append(pending.first - 1)
+                cuts.append(pending.last)
+                log.info("partition %s/%d: re-reading slice %s with its original cut", topic, partition, pending.name)
+            self._cuts[where] = cuts
+            recent = self._ledger.recent_ids(topic, partition, since, None if pending is None else pending.first)
+            window = self._windows[where] = IdWindow(self._window_s)
+            window.add_at(recent.hi, recent.lo, recent.at)
+
+    def revoke(self, wheres: Sequence[TopicPartition]) -> None:
+        for where in wheres:
+            self._windows.pop(where, None)
+            self._cuts.pop(where, None)
+
+    def cuts(self) -> dict[TopicPartition, int]:
+        """Where the next batch must end, per partition with a pending cut."""
+        return {where: cuts[0] for where, cuts in self._cuts.items() if cuts}
+
+    def cut_done(self, wheres: Sequence[TopicPartition]) -> None:
+        for where in wheres:
+            cuts = self._cuts.get(where)
+            if cuts:
+                cuts.pop(0)
+
+    def drop_seen(self, batch: Batch) -> Admitted:
+        """Removes from ``batch`` the events its partitions inserted within the window."""
+        admitted: list[_Admitted] = []
+        dropped = unkeyed = 0
+        for (where, _fingerprint), group in batch.groups.items():
+            hi, lo, ok = parse_keys(group.keys)
+            unkeyed += int((~ok).sum())
+            window = self._windows.get(where)
+            if window is not None and len(lo):
+                seen = window.contains(hi, lo) & ok
+                if seen.any():
+                    dropped += int(seen.sum())
+                    group.keep((~seen).tolist())
+                    hi, lo, ok = hi[~seen], lo[~seen], ok[~seen]
+            admitted.append(_Admitted(where, group, hi, lo, ok))
+        batch.duplicates += dropped
+        return Admitted(admitted, dropped, unkeyed)
+
+    def remember(self, admitted: Admitted, rejected: set[tuple[str, int, int]], now: float) -> None:
+        """Adds the ids a batch inserted, leaving out its dead letters (ClickHouse did not record them)."""
+        for part in admitted.groups:
+            window = self._windows.get(part.where)
+            if window is None:
+                window = self._windows[part.where] = IdWindow(self._window_s)
+            keep = part.ok
+            if rejected:
+                topic, partition = part.where
+                inserted = np.fromiter(
+                    ((topic, partition, m.offset()) not in rejected for m in part.group.messages),
+                    dtype=np.bool_,
+                    count=len(part.group.messages),
+                )
+                keep = keep & inserted
+            window.add(part.hi[keep], part.lo[keep], now)
+            window.evict(now)

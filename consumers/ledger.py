@@ -1,0 +1,77 @@
+"""The ingest ledger and the ids it inserted: what a worker reads back when it is given a partition.
+
+An insert's deduplication token helps only if a retry sends the identical block. After a crash the
+re-read would be cut again from whatever arrives, so before inserting a batch the worker writes where it
+cut each partition (``ingest_ledger``); the next owner of the partition cuts the slice that may have
+been in flight at the same offsets again. ``ingested_ids`` (fed by a view on ``usage_events``) holds
+each inserted event id with its slice, from which the dedup window is rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from clickhouse_connect.driver.client import Client
+
+from usagemeter.consumers.batch import Slice
+from usagemeter.consumers.id_window import U64
+
+
+@dataclass(frozen=True, slots=True)
+class RecentIds:
+    """Ids one partition inserted since a moment, as ``IdWindow`` takes them."""
+
+    hi: U64
+    lo: U64
+    at: np.typing.NDArray[np.float64]
+
+
+class Ledger:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def record(self, slices: Sequence[Slice]) -> None:
+        """Writes the cuts of a batch about to be inserted (idempotent: a retry writes the same rows)."""
+        self._client.insert(
+            "ingest_ledger",
+            [[s.topic, s.partition, s.first, s.last] for s in slices],
+            column_names=["topic", "partition", "first_offset", "last_offset"],
+            settings={"async_insert": 0, "insert_deduplication_token": "ledger|" + ",".join(s.name for s in slices)},
+        )
+
+    def last_slices(self, topic: str, partitions: Sequence[int]) -> dict[int, Slice]:
+        """The newest recorded slice of each partition: the only one that can have been in flight."""
+        rows = self._client.query(
+            "SELECT partition, max(first_offset), argMax(last_offset, first_offset) FROM ingest_ledger"
+            " WHERE topic = {topic:String} AND partition IN {partitions:Array(UInt32)} GROUP BY partition",
+            parameters={"topic": topic, "partitions": list(partitions)},
+        ).result_rows
+        return {int(p): Slice(topic, int(p), int(first), int(last)) for p, first, last in rows}
+
+    def recent_ids(self, topic: str, partition: int, since: datetime, excluding_slice: int | None) -> RecentIds:
+        """Ids the partition inserted since ``since``, except those of the slice starting at ``excluding_slice``
+        (the one to be read again: its ids must not count as seen before it)."""
+        columns = self._client.query(
+            "SELECT"
+            " reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 1, 8))),"
+            " reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 9, 8))),"
+            " toUnixTimestamp(ingested_at)"
+            " FROM ingested_ids WHERE topic = {topic:String} AND partition = {partition:UInt32}"
+            " AND ingested_at >= {since:DateTime} AND slice_first != {excluded:Int64}",
+            parameters={
+                "topic": topic,
+                "partition": partition,
+                "since": since.astimezone(UTC).replace(tzinfo=None),
+                "excluded": -1 if excluding_slice is None else excluding_slice,
+            },
+        ).result_columns
+        if not columns:
+            return RecentIds(np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.float64))
+        return RecentIds(
+            np.array(columns[0], dtype=np.uint64),
+            np.array(columns[1], dtype=np.uint64),
+            np.array(columns[2], dtype=np.float64),
+        )

@@ -1,0 +1,163 @@
+"""Fault suite 4, and the crash the kill test can only hit by chance, made certain.
+
+- ClickHouse refusing every insert for 30 s (CI: 8 s): nothing lost, nothing duplicated, and the worker
+  stops consuming (memory bounded) until the store is back. The failure is real: the table the staging
+  view writes to is detached, and the engine answers UNKNOWN_TABLE, as it would during a botched deploy.
+- A worker that inserted a batch and died before committing it, whose partitions a differently
+  configured worker then takes: the new owner must cut the batch at the same offsets (ledger), so its
+  insert is recognised, and must drop re-sends of events the dead worker inserted (window rebuilt from
+  ClickHouse).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.faults.traffic import (
+    aggregates,
+    events,
+    expected_counts,
+    lag,
+    produce,
+    reference_aggregates,
+    with_resends,
+)
+from usagemeter.consumers import pricebook
+from usagemeter.consumers.batch import Batch
+from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
+from usagemeter.consumers.store import connect
+from usagemeter.consumers.worker import Worker
+
+pytestmark = pytest.mark.kafka
+log = logging.getLogger(__name__)
+
+FULL = os.environ.get("USAGEMETER_FAULT_FULL") == "1"
+STORE_OUTAGE_S = 30.0 if FULL else 8.0
+
+
+def kafka_settings(bootstrap: str, topic: str, dlq_topic: str) -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers=bootstrap, topic=topic, dlq_topic=dlq_topic, group_id=f"g-{topic}")
+
+
+def run_until(worker: Worker, done: Callable[[], bool], timeout_s: float = 300) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    thread.join(120)
+    assert done(), "the worker did not get through the stream in time"
+
+
+def test_clickhouse_refusing_inserts_loses_nothing_and_pauses_consumption(
+    kafka_broker: Any, kafka_topic: Any, clickhouse_factory: Callable[[], ClickHouseSettings]
+) -> None:
+    topic, dlq_topic = kafka_topic(partitions=4), kafka_topic(partitions=1)
+    store, reference = connect(clickhouse_factory()), connect(clickhouse_factory())
+    pricebook.load(store)
+    unique = events(120_000, seed=41)
+    stream = with_resends(unique, 0.10, seed=42)
+    producing = threading.Thread(
+        target=produce, args=(kafka_broker.bootstrap_servers, topic, stream, STORE_OUTAGE_S + 10), daemon=True
+    )
+    worker = Worker(
+        kafka_settings(kafka_broker.bootstrap_servers, topic, dlq_topic),
+        store,
+        WorkerSettings(max_batch_rows=5_000, max_batch_wait_s=0.5, insert_retry_max_s=2.0),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    producing.start()
+    while worker.totals["inserted"] < 5_000:
+        time.sleep(0.05)
+
+    store.command("DETACH TABLE usage_events")
+    outage_started = time.monotonic()
+    consumed: list[tuple[float, int]] = []
+    while time.monotonic() - outage_started < STORE_OUTAGE_S:
+        consumed.append((time.monotonic() - outage_started, worker.totals["consumed"]))
+        time.sleep(0.25)
+    inserted_during = worker.totals["inserted"]
+    store.command("ATTACH TABLE usage_events")
+
+    producing.join(120)
+    deadline = time.monotonic() + 300
+    while worker.totals["inserted"] + worker.totals["duplicates"] < len(stream) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    thread.join(120)
+
+    last_2s = [count for at, count in consumed if at >= STORE_OUTAGE_S - 2]
+    log.warning(
+        "store outage %.0f s: consumed %d before, %d at its end, %d inserted during it; %d sent, %d unique",
+        STORE_OUTAGE_S,
+        consumed[0][1],
+        consumed[-1][1],
+        inserted_during,
+        len(stream),
+        len(unique),
+    )
+    assert last_2s[0] == last_2s[-1], "consumption is paused while the store refuses inserts"
+    assert consumed[-1][1] - consumed[0][1] <= 2 * 5_000 + 100_000 + 20_000, "held: two batches and the prefetch"
+    pricebook.load(reference)
+    assert aggregates(store, "usage_15m_by_user") == reference_aggregates(reference, unique)
+    assert aggregates(store, "usage_15m_by_model") == aggregates(reference, "usage_15m_by_model")
+
+
+def test_a_new_owner_redoes_a_dead_workers_uncommitted_batch_exactly(
+    kafka_broker: Any, kafka_topic: Any, clickhouse_factory: Callable[[], ClickHouseSettings]
+) -> None:
+    topic, dlq_topic = kafka_topic(partitions=3), kafka_topic(partitions=1)
+    store, reference = connect(clickhouse_factory()), connect(clickhouse_factory())
+    pricebook.load(store)
+    unique = events(30_000, seed=51)
+    first, rest = unique[:12_000], unique[12_000:]
+    # Re-sends of the first part arrive after it: only ClickHouse knows they were inserted before.
+    stream = first + with_resends(rest, 0.0, seed=0) + first[::4]
+    produce(kafka_broker.bootstrap_servers, topic, stream, 0.0)
+    settings = kafka_settings(kafka_broker.bootstrap_servers, topic, dlq_topic)
+
+    dying = Worker(settings, store, WorkerSettings(max_batch_rows=4_000, max_batch_wait_s=5.0))
+    # Driven step by step (what ``run`` does), to stop it at the one point that matters: a batch inserted,
+    # its offsets not committed.
+    dying._consumer.subscribe([topic], on_assign=dying._on_assign, on_revoke=dying._on_revoke)
+    while dying.totals["batches"] < 2:
+        dying._poll_once()
+    while dying._in_flight is None:
+        dying._poll_once()
+    dying._in_flight[2].result()
+    dying._in_flight, dying._batch, dying._held = None, Batch(0.0), []  # its memory dies with it
+    dying._consumer.close()
+    dying._writes.shutdown()
+    inserted_uncommitted = store.query("SELECT count() FROM usage_events").result_rows[0][0]
+
+    # Another batch size: without the ledger its first batch would cut the partitions elsewhere.
+    heir = Worker(settings, store, WorkerSettings(max_batch_rows=2_500, max_batch_wait_s=0.3))
+    committed_before = dying.totals["inserted"]
+    run_until(heir, lambda: not lag(kafka_broker.bootstrap_servers, topic, settings.group_id, 3))
+
+    log.warning(
+        "crash after insert: %d rows in the store at the crash, %d of them committed; heir dropped %d duplicates",
+        inserted_uncommitted,
+        committed_before,
+        heir.totals["duplicates"],
+    )
+    assert inserted_uncommitted > committed_before, "the crash came between an insert and its commit"
+    assert store.query("SELECT count(), uniqExact(event_id) FROM usage_events").result_rows[0] == (
+        len(unique),
+        len(unique),
+    )
+    counts = {key: row[:7] for key, row in aggregates(store, "usage_15m_by_user").items()}
+    assert counts == expected_counts(unique)
+    pricebook.load(reference)
+    assert aggregates(store, "usage_15m_by_user") == reference_aggregates(reference, unique)
