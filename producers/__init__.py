@@ -1,12 +1,26 @@
 """The emitter SDK services import: build, encode and send usage events without ever blocking.
 
-Imports nothing of the worker: the base install (confluent-kafka, fastavro, pydantic) is enough.
+Imports nothing of the worker: the base install (confluent-kafka, fastavro, pydantic) is enough. Nor any
+provider SDK: ``extract_usage`` reads OpenAI, Anthropic, Gemini and LiteLLM responses by field name.
 """
 
 from usagemeter.producers.backlog import DeliveryCallback
 from usagemeter.producers.emitter import UsageEmitter
+from usagemeter.producers.extraction import Extracted, ExtractionError, extract_usage
 from usagemeter.producers.fields import EventFields
+from usagemeter.producers.session import SessionError, UsageSession
 from usagemeter.producers.spool import Spool
 from usagemeter.producers.stats import EmitterStats
 
-__all__ = ["DeliveryCallback", "EmitterStats", "EventFields", "Spool", "UsageEmitter"]
+__all__ = [
+    "DeliveryCallback",
+    "EmitterStats",
+    "EventFields",
+    "Extracted",
+    "ExtractionError",
+    "SessionError",
+    "Spool",
+    "UsageEmitter",
+    "UsageSession",
+    "extract_usage",
+]

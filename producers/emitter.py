@@ -29,7 +29,9 @@ from typing import Any, Literal, Unpack
 from confluent_kafka import Producer
 
 from usagemeter.producers.backlog import Backlog, DeliveryCallback
+from usagemeter.producers.extraction import ExtractionError, extract_usage
 from usagemeter.producers.fields import EventFields
+from usagemeter.producers.session import UsageSession
 from usagemeter.producers.spool import Spool
 from usagemeter.producers.stats import Counters, EmitterStats
 from usagemeter.schemas import CURRENT, UsageEvent, check_record
@@ -113,15 +115,36 @@ class UsageEmitter:
             if self._strict:
                 self._check(record)
             value = encode(CURRENT, record)
-        except Exception:
-            if self._strict:
-                raise
-            self._counters.add("failed")
-            log.exception("usagemeter: event for model %r not sent", model)
+        except Exception as exc:
+            self._fail(exc, f"event for model {model!r} not sent")
             return None
         event_id: str = record["event_id"]
         self._send(event_id.encode(), value)
         return event_id
+
+    def emit_response(
+        self, response: object, *, model: str = "", client_id: str = "", **fields: Unpack[EventFields]
+    ) -> str | None:
+        """Sends the usage of one provider response (OpenAI, Anthropic, Gemini, LiteLLM, or its dict).
+
+        ``model`` and ``fields`` override what the response says (``provider=``, ``user_id=``, ...).
+        A response whose usage cannot be read is counted in ``stats().failed`` and logged (raised with
+        ``strict=True``), like an invalid event; see ``usagemeter.producers.extraction``.
+        """
+        try:
+            extracted = extract_usage(response)
+            model = model or extracted.model
+            if not model:
+                raise ExtractionError(f"the {type(response).__name__} names no model: pass model=")
+        except Exception as exc:
+            self._fail(exc, "usage of a provider response not sent")
+            return None
+        return self.emit(model, client_id=client_id, **(extracted.fields | fields))
+
+    def session(self, model: str = "", *, client_id: str = "", **fields: Unpack[EventFields]) -> UsageSession:
+        """A Lexia-style session: ``usage(tokens, kind, cost, label)`` calls add up to one event sent at
+        its end (``close()`` or the end of a ``with`` block). See ``usagemeter.producers.session``."""
+        return UsageSession(self, model, client_id=client_id, fields=fields, fail=self._fail)
 
     def emit_event(self, event: UsageEvent) -> str | None:
         """Sends an already validated ``UsageEvent``."""
@@ -207,6 +230,13 @@ class UsageEmitter:
                 raise TypeError("cost must be a str, Decimal or int: a float is not an exact amount")
             record["cost"] = format(Decimal(cost), "f")
         return record
+
+    def _fail(self, exc: Exception, what: str) -> None:
+        """The caller's data was wrong: raised in strict mode, else counted in ``failed`` and logged."""
+        if self._strict:
+            raise exc
+        self._counters.add("failed")
+        log.error("usagemeter: %s", what, exc_info=exc)
 
     def _check(self, record: dict[str, Any]) -> None:
         full = {field["name"]: field.get("default") for field in CURRENT.plain["fields"]} | record

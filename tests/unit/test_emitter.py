@@ -154,7 +154,10 @@ def test_the_message_key_is_the_event_id(make_emitter: EmitterFactory) -> None:
     assert all(err is not None for _, err in reported), "nothing can be delivered without a broker"
 
 
-HEAVY_MODULES = ("clickhouse_connect", "chdb", "genai_prices", "fastapi", "typer")
+WORKER_MODULES = ("clickhouse_connect", "chdb", "genai_prices", "fastapi", "typer")
+PROVIDER_SDKS = ("openai", "anthropic", "google.genai", "litellm")
+"""Usage extraction reads their responses by field name: a producer must not pull them in."""
+HEAVY_MODULES = WORKER_MODULES + PROVIDER_SDKS
 
 
 def _imported_after(statement: str) -> set[str]:
@@ -163,8 +166,22 @@ def _imported_after(statement: str) -> set[str]:
     return set(result.stdout.split())
 
 
-def test_importing_the_producers_imports_nothing_of_the_worker() -> None:
+def test_importing_the_producers_imports_nothing_of_the_worker_nor_a_provider_sdk() -> None:
     assert _imported_after("import usagemeter.producers") == set()
+
+
+def test_extracting_usage_imports_no_provider_sdk() -> None:
+    statement = (
+        "from usagemeter.producers import extract_usage\n"
+        "extract_usage({'model': 'gpt-4o', 'usage': {'prompt_tokens': 3, 'completion_tokens': 1}})\n"
+        "extract_usage({'modelVersion': 'gemini-2.5-flash', 'usageMetadata': {'promptTokenCount': 3}})\n"
+        "extract_usage({'type': 'message', 'model': 'claude-haiku-4-5', 'usage': {'input_tokens': 3}})"
+    )
+    assert _imported_after(statement) == set()
+
+
+def test_the_import_check_sees_a_provider_sdk() -> None:
+    assert _imported_after("import google.genai.types") == {"google.genai"}
 
 
 def test_the_import_check_sees_a_worker_import() -> None:
