@@ -20,12 +20,13 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Producer
 from genai_prices import Usage, calc_price
 
+from tests.bad_inputs import one_of_each
 from usagemeter.consumers import pricebook
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.consumers.worker import Worker
 from usagemeter.producers import EventFields, UsageEmitter
 from usagemeter.schemas import by_version
-from usagemeter.schemas.wire import MAGIC, encode
+from usagemeter.schemas.wire import encode
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -57,33 +58,6 @@ def _expected_cost(provider: str | None, model: str, usage: dict[str, int], at: 
     """genai-prices' own price; without a provider, genai-prices resolves it from the model as the engine must."""
     priced = calc_price(Usage(**usage), model, provider_id=provider, genai_request_timestamp=at)
     return priced.total_price
-
-
-def _bad_messages() -> list[tuple[bytes, str]]:
-    """(value, expected dead-letter reason) pairs; keys are added by the test."""
-    v2 = by_version(2)
-    now_us = time.time_ns() // 1000
-    base: dict[str, Any] = {"event_time": now_us, "client_id": "acme", "model": "gpt-4o-mini", "provider": "openai"}
-
-    def event(**overrides: Any) -> bytes:
-        return encode(v2, {"event_id": str(uuid.uuid4()), **base, **overrides})
-
-    valid = event(input_tokens=10)
-    not_utf8 = valid.replace(b"acme", b"ac\xffe")
-    return [
-        (b"this is not avro at all", "not_avro"),
-        (MAGIC + b"\x00" * 8 + valid[10:], "unknown_schema"),
-        (valid[:-6], "malformed_avro"),
-        (not_utf8, "not_utf8"),
-        (event(client_id=""), "missing_client_id"),
-        (event(input_tokens=-5), "negative_count"),
-        (event(input_tokens=10, cache_read_tokens=50), "inconsistent_tokens"),
-        (event(status="exploded"), "unknown_status"),
-        (event(operation="teleport"), "unknown_operation"),
-        (event(event_time=now_us + 3 * 86_400_000_000), "event_time_future"),
-        (event(cost="twelve dollars"), "invalid_cost"),
-        (event(labels={f"k{i}": "v" for i in range(100)}), "oversized_labels"),
-    ]
 
 
 def test_emitted_events_equal_aggregates_and_bad_ones_are_dead_lettered(
@@ -136,7 +110,7 @@ def test_emitted_events_equal_aggregates_and_bad_ones_are_dead_lettered(
         }
         raw.produce(topic, encode(v1, record), event_id.encode())
         account(client, provider, model, usage, datetime.now(UTC))
-    bad = _bad_messages()
+    bad = one_of_each(time.time_ns() // 1000)
     for value, _reason in bad:
         raw.produce(topic, value, uuid.uuid4().bytes)
     assert raw.flush(30) == 0
