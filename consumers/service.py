@@ -26,7 +26,7 @@ def prepare_store(settings: ClickHouseSettings) -> Client:
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     # Both halves: a start killed between writing prices and aliases must load the book again.
-    loaded = client.query("SELECT (SELECT count() FROM price_unit_current), (SELECT count() FROM model_alias_current)")
+    loaded = client.query("SELECT (SELECT count() FROM price_cell_current), (SELECT count() FROM model_alias_current)")
     if not all(loaded.result_rows[0]):
         stats = pricebook.load(client)
         log.info("loaded price book v%d: %d prices, %d aliases", stats.book_version, stats.price_rows, stats.alias_rows)

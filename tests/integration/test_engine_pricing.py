@@ -1,11 +1,11 @@
 """Pricing through the real engine: the book loaded from genai-prices, events as one Avro block, costs read back.
 
 The engine's cost must equal genai-prices' own ``calc_price`` to the Decimal for every model the book
-prices exactly. Excluded from the random comparison, because the book flags them ``approximate`` and
-prices them differently by design: prices with tiers (the book keeps the base price), time-of-day
-conditions (the book keeps the price outside the windows) and price keys the table has no column for
-(image, video, character, page, duration, storage-search prices...). Draws for which genai-prices
-itself raises (it cannot find the model by its own id, for example) are skipped and counted.
+prices exactly: tiered (long-context) and time-of-day prices included, at random times of day and token
+counts on both sides of the tiers. Excluded from the random comparison, because the book flags them
+``approximate``: price keys the table has no column for (image, video, character, page, duration,
+storage-search prices...). Draws for which genai-prices itself raises (it cannot find the model by its own
+id, for example) are skipped and counted.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from genai_prices import Usage, calc_price
 from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices, TimeOfDateConstraint
+from genai_prices.types import ModelInfo, Provider
 
 from usagemeter.consumers import pricebook
 from usagemeter.schemas import CURRENT
@@ -95,11 +95,13 @@ def _recent_price_change() -> tuple[Provider, ModelInfo, datetime]:
     oldest = datetime.now(UTC) - timedelta(days=1000)
     for provider in get_snapshot().providers:
         for model in provider.models:
-            rows = pricebook.model_rows(provider.id, model)
+            rows = [row for row in pricebook.model_rows(provider.id, model) if not row.variant]
             for earlier, later in itertools.pairwise(rows):
-                changed = earlier.prices[0] != later.prices[0] or earlier.prices[4] != later.prices[4]
+                changed = (
+                    earlier.grid.prices[0] != later.grid.prices[0] or earlier.grid.prices[4] != later.grid.prices[4]
+                )
                 in_window = oldest < later.valid_from < datetime.now(UTC) - timedelta(days=1)
-                if changed and in_window and not (earlier.approximate or later.approximate):
+                if changed and in_window and not (earlier.grid.approximate or later.grid.approximate):
                     return provider, model, later.valid_from
     raise AssertionError("genai-prices has no recent price change to test with")
 
@@ -138,21 +140,18 @@ def test_random_usages_cost_what_genai_prices_says(clickhouse: Client) -> None:
 
 def _exclusion(model: ModelInfo, at: datetime) -> str:
     """Why the book only approximates this model at this time; '' when it prices it exactly."""
-    if not isinstance(model.prices, ModelPrice) and any(
-        isinstance(c.constraint, TimeOfDateConstraint) for c in model.prices
-    ):
-        return "time-of-day prices"
     price = model.get_prices(at)
     values = {k: v for k, v in price.__dict__.items() if not k.startswith("_") and v is not None}
-    if any(isinstance(v, TieredPrices) for v in values.values()):
-        return "tiered prices"
     if values.keys() - set(pricebook.PRICE_COLUMNS):
         return "price keys without a column"
     return ""
 
 
 def _random_tokens(rng: random.Random) -> dict[str, int]:
-    input_tokens = rng.choice([0, 1, rng.randrange(1, 2_000), rng.randrange(1, 2_000_000)])
+    # Tier starts are 100k to 512k input tokens: around 200k and 272k on both sides, and well above.
+    input_tokens = rng.choice(
+        [0, 1, rng.randrange(1, 2_000), rng.randrange(150_000, 300_000), rng.randrange(1, 2_000_000), 200_000]
+    )
     cache_read = rng.randrange(0, input_tokens + 1) if rng.random() < 0.6 else 0
     cache_write = rng.randrange(0, input_tokens - cache_read + 1) if rng.random() < 0.4 else 0
     cache_write_1h = rng.randrange(0, cache_write + 1) if rng.random() < 0.3 else 0

@@ -16,6 +16,7 @@ from genai_prices.types import (
     ConditionalPrice,
     ModelInfo,
     ModelPrice,
+    PriceVariant,
     Provider,
     StartDateConstraint,
     Tier,
@@ -47,8 +48,8 @@ def test_a_plain_price_is_one_row_for_all_time() -> None:
     rows = pricebook.model_rows("p", _model("m", _price("2")))
     assert len(rows) == 1
     _assert_contiguous(rows)
-    assert rows[0].prices[pricebook.PRICE_COLUMNS.index("input_mtok")] == Decimal("2")
-    assert not rows[0].approximate
+    assert rows[0].grid.price("input_mtok") == Decimal("2")
+    assert not rows[0].grid.approximate
 
 
 def test_start_dates_give_contiguous_periods_with_the_price_get_prices_picks() -> None:
@@ -71,7 +72,8 @@ def test_start_dates_give_contiguous_periods_with_the_price_get_prices_picks() -
     for row in rows:
         for moment in (row.valid_from, row.valid_to):
             expected = model.get_prices(moment).input_mtok
-            assert row.prices[0] == expected, f"{moment}: book {row.prices[0]}, genai-prices {expected}"
+            got = row.grid.price("input_mtok")
+            assert got == expected, f"{moment}: book {got}, genai-prices {expected}"
 
 
 def test_before_the_first_start_date_the_first_price_applies() -> None:
@@ -85,7 +87,7 @@ def test_before_the_first_start_date_the_first_price_applies() -> None:
     rows = pricebook.model_rows("p", model)
     _assert_contiguous(rows)
     # Before 2024 and during 2024 the first price applies: one merged period, then the second price.
-    assert [r.prices[0] for r in rows] == [Decimal("5"), Decimal("6")]
+    assert [r.grid.price("input_mtok") for r in rows] == [Decimal("5"), Decimal("6")]
     assert rows[1].valid_from == datetime(2025, 1, 1, tzinfo=UTC)
 
 
@@ -95,7 +97,7 @@ def test_before_the_first_start_date_the_first_price_applies() -> None:
         pytest.param(_price("1"), False, id="plain price"),
         pytest.param(
             ModelPrice(input_mtok=TieredPrices(base=Decimal("1"), tiers=[Tier(start=200_000, price=Decimal("2"))])),
-            True,
+            False,
             id="tiered price",
         ),
         pytest.param(
@@ -105,11 +107,27 @@ def test_before_the_first_start_date_the_first_price_applies() -> None:
 )
 def test_approximate_flag(prices: ModelPrice, approximate: bool) -> None:
     (row,) = pricebook.model_rows("p", _model("m", prices))
-    assert row.approximate is approximate
-    assert row.prices[0] == Decimal("1"), "tiers keep their base price"
+    assert row.grid.approximate is approximate
+    assert row.grid.price("input_mtok") == Decimal("1")
 
 
-def test_time_of_day_prices_are_flagged_and_keep_the_price_outside_the_window() -> None:
+def test_tiers_of_all_kinds_make_one_union_of_tier_columns() -> None:
+    prices = ModelPrice(
+        input_mtok=TieredPrices(base=Decimal("1"), tiers=[Tier(start=200_000, price=Decimal("2"))]),
+        output_mtok=TieredPrices(
+            base=Decimal("10"),
+            tiers=[Tier(start=128_000, price=Decimal("20")), Tier(start=200_000, price=Decimal("30"))],
+        ),
+        cache_read_mtok=Decimal("0.5"),
+    )
+    (row,) = pricebook.model_rows("p", _model("m", prices))
+    assert row.grid.tier_starts == (128_000, 200_000)
+    assert [row.grid.price("input_mtok", tier=t) for t in range(3)] == [Decimal("1"), Decimal("1"), Decimal("2")]
+    assert [row.grid.price("output_mtok", tier=t) for t in range(3)] == [Decimal("10"), Decimal("20"), Decimal("30")]
+    assert [row.grid.price("cache_read_mtok", tier=t) for t in range(3)] == [Decimal("0.5")] * 3
+
+
+def test_time_of_day_windows_become_segments_of_the_utc_day() -> None:
     window = TimeOfDateConstraint(start_time=time(0, 30, tzinfo=UTC), end_time=time(16, 30, tzinfo=UTC))
     model = _model(
         "m",
@@ -119,8 +137,24 @@ def test_time_of_day_prices_are_flagged_and_keep_the_price_outside_the_window() 
         ],
     )
     (row,) = pricebook.model_rows("p", model)
-    assert row.approximate
-    assert row.prices[0] == Decimal("1")
+    assert row.grid.day_cuts == (1_800, 59_400)
+    assert [row.grid.price("input_mtok", segment=s) for s in range(3)] == [Decimal("1"), Decimal("2"), Decimal("1")]
+    assert not row.grid.approximate
+
+
+def test_batch_on_openai_follows_the_published_rule_until_genai_prices_has_a_variant() -> None:
+    variant = PriceVariant(
+        when={"processing": "batch"},
+        prices=ModelPrice(input_mtok=Decimal("0.8")),
+        constraint=StartDateConstraint(start_date=date(2026, 10, 14)),
+    )
+    model = ModelInfo(id="m", match=ClauseEquals(equals="m"), prices=_price("2", "8"), price_variants=[variant])
+    batch = [row for row in pricebook.model_rows("openai", model) if row.variant == "batch"]
+    assert [(r.valid_from.date(), r.grid.price("input_mtok"), r.grid.price("output_mtok")) for r in batch] == [
+        (date(2024, 4, 15), Decimal("1"), Decimal("4")),  # the rule: half of every token price
+        (date(2026, 10, 14), Decimal("0.8"), Decimal("8")),  # genai-prices' variant; output stays standard
+    ]
+    assert batch[0].grid.rule.startswith("https://platform.openai.com")
 
 
 def test_alias_rows_for_every_equals_literal_through_or_and_and() -> None:
@@ -147,10 +181,10 @@ def test_alias_rows_for_every_equals_literal_through_or_and_and() -> None:
     }
 
 
-def test_the_bundled_data_gives_contiguous_rows_for_every_model() -> None:
+def test_the_bundled_data_gives_contiguous_standard_rows_for_every_model() -> None:
     for provider in get_snapshot().providers:
         for model in provider.models:
-            _assert_contiguous(pricebook.model_rows(provider.id, model))
+            _assert_contiguous([row for row in pricebook.model_rows(provider.id, model) if not row.variant])
 
 
 def test_gpt_4o_mini_resolves_with_and_without_provider() -> None:
