@@ -7,6 +7,7 @@ import typer
 from usagemeter.demo_cmd import demo
 from usagemeter.dlq_cmd import app as dlq_app
 from usagemeter.kafka_cmd import app as kafka_app
+from usagemeter.overrides_cmd import app as overrides_app
 from usagemeter.usage_cmd import usage_command
 from usagemeter.worker_cmd import migrate, serve, worker
 
@@ -23,6 +24,7 @@ app.command()(serve)
 app.command("usage")(usage_command)
 app.add_typer(kafka_app, name="kafka", help="Run a local single-node Kafka broker (no Docker needed).")
 app.add_typer(dlq_app, name="dlq", help="Dead letters: list, count by reason, replay after a fix.")
+app.add_typer(overrides_app, name="overrides", help="Custom prices and client contracts: check or load the file.")
 
 
 def main() -> None:

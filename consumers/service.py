@@ -7,11 +7,13 @@ as an embedded chDB directory can be owned by one process only).
 from __future__ import annotations
 
 import logging
+import threading
 
 from clickhouse_connect.driver.client import Client
 
 from usagemeter.consumers import migrations, pricebook
-from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
+from usagemeter.consumers.overrides_watch import OverridesWatcher
+from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, OverridesSettings, WorkerSettings
 from usagemeter.consumers.store import connect
 from usagemeter.consumers.worker import Worker
 from usagemeter.consumers.writer import WriteResult
@@ -30,7 +32,25 @@ def prepare_store(settings: ClickHouseSettings) -> Client:
     if not all(loaded.result_rows[0]):
         stats = pricebook.load(client)
         log.info("loaded price book v%d: %d prices, %d aliases", stats.book_version, stats.price_rows, stats.alias_rows)
+    watch_overrides(settings, OverridesSettings())
     return client
+
+
+def watch_overrides(store: ClickHouseSettings, settings: OverridesSettings) -> OverridesWatcher | None:
+    """Loads the overrides file now, then again whenever it changes, from a daemon thread of its own
+    (with its own session); None when no file is configured."""
+    if settings.path is None:
+        return None
+    watcher = OverridesWatcher(settings.path, connect(store))
+    watcher.check()
+    thread = threading.Thread(
+        target=watcher.run,
+        args=(threading.Event(), settings.check_interval_s),
+        name="usagemeter-overrides",
+        daemon=True,
+    )
+    thread.start()
+    return watcher
 
 
 def build_worker(kafka: KafkaSettings, settings: WorkerSettings, client: Client) -> Worker:

@@ -80,3 +80,10 @@ class WorkerSettings(BaseSettings):
         description="How long an inserted event_id is remembered: a re-send within it is dropped. Memory: "
         "16 bytes an id (a day at 1,000 events/s is 1.4 GB); ClickHouse keeps ids 8 days, hence the limit.",
     )
+
+
+class OverridesSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="USAGEMETER_OVERRIDES_", frozen=True)
+
+    path: Path | None = Field(default=None, description="The overrides file (TOML, see consumers/overrides.py).")
+    check_interval_s: float = Field(default=10.0, gt=0, le=3600, description="How often the worker looks for changes.")
