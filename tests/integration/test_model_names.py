@@ -25,7 +25,9 @@ NAME_FORMS = [
     pytest.param("openai", "gpt-4o-2024-08-06", ("openai", "gpt-4o"), id="OpenAI dated snapshot"),
     pytest.param("", "gpt-4o-mini-2024-07-18", ("openai", "gpt-4o-mini"), id="dated, no provider"),
     pytest.param("OpenAI", "GPT-4o", ("openai", "gpt-4o"), id="case"),
-    pytest.param("", "openrouter/openai/gpt-4o-mini", ("openrouter", "openai/gpt-4o-mini"), id="OpenRouter via LiteLLM"),
+    pytest.param(
+        "", "openrouter/openai/gpt-4o-mini", ("openrouter", "openai/gpt-4o-mini"), id="OpenRouter via LiteLLM"
+    ),
     pytest.param("openrouter", "openai/gpt-4o-mini", ("openrouter", "openai/gpt-4o-mini"), id="OpenRouter id"),
     pytest.param("", "openai/gpt-4o", ("openai", "gpt-4o"), id="provider/model"),
     pytest.param("openai", "openai/gpt-4o", ("openai", "gpt-4o"), id="provider repeated in the model"),
@@ -83,9 +85,7 @@ def test_name_forms_through_the_staging_view(
 ) -> None:
     row = event(provider, model, datetime.now(UTC) - timedelta(hours=1), input_tokens=1000, output_tokens=100)
     stage(priced, [row])
-    got = priced.query(
-        "SELECT provider, model, provider_raw, model_raw, price_status FROM usage_events"
-    ).result_rows[0]
+    got = priced.query("SELECT provider, model, provider_raw, model_raw, price_status FROM usage_events").result_rows[0]
     assert got[2:4] == (provider, model)
     if expected is None:
         assert (got[0], got[1], got[4]) == (provider.lower(), model.lower(), "unknown_model")
@@ -100,7 +100,7 @@ def test_name_forms_through_the_staging_view(
 def test_many_blocks_one_name_each_and_one_block_many_names(priced: Client) -> None:
     """The view resolves per distinct name of a block: mixed and repeated names must not get mixed up."""
     at = datetime.now(UTC) - timedelta(hours=1)
-    rows = [event(p.values[0], p.values[1], at, input_tokens=10) for p in NAME_FORMS for _ in range(3)]  # type: ignore[index]
+    rows = [event(str(p.values[0]), str(p.values[1]), at, input_tokens=10) for p in NAME_FORMS for _ in range(3)]
     stage(priced, rows)
     got = priced.query("SELECT provider_raw, model_raw, provider, model FROM usage_events").result_rows
     expected = {
