@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from usagemeter.consumers import migrations
+from usagemeter.consumers import migrations, price_updates
 from usagemeter.consumers.service import build_worker, prepare_store
-from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
+from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, PriceRefreshSettings, WorkerSettings
 from usagemeter.consumers.store import connect
 from usagemeter.query.http import create_app
 from usagemeter.signals import stop_on_signals
@@ -40,9 +40,15 @@ def worker(max_batch_rows: MaxRows = None, max_batch_wait_s: MaxWait = None) -> 
     """Consume usage events into ClickHouse until SIGTERM or Ctrl-C, then drain, commit and exit."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = _worker_settings(max_batch_rows, max_batch_wait_s)
-    client = prepare_store(ClickHouseSettings())
+    store = ClickHouseSettings()
+    client = prepare_store(store)
+    refresher = _price_refresher(store)
     stop = stop_on_signals()
-    build_worker(KafkaSettings(), settings, client).run(stop)
+    try:
+        build_worker(KafkaSettings(), settings, client).run(stop)
+    finally:
+        if refresher:
+            refresher.stop()
 
 
 def serve(
@@ -57,6 +63,7 @@ def serve(
     store = ClickHouseSettings()
     client = prepare_store(store)
     query_client = connect(store)  # its own session: a server refuses concurrent queries in one session
+    refresher = _price_refresher(store)
     stop = stop_on_signals()
     api = uvicorn.Server(uvicorn.Config(create_app(lambda: query_client), host=host, port=port, log_level="warning"))
     api_thread = threading.Thread(target=api.run, name="usagemeter-api", daemon=True)
@@ -66,3 +73,13 @@ def serve(
     finally:
         api.should_exit = True
         api_thread.join(10)
+        if refresher:
+            refresher.stop()
+
+
+def _price_refresher(store: ClickHouseSettings) -> price_updates.PriceRefresher | None:
+    """The configured periodic price refresh (USAGEMETER_PRICES_REFRESH_URL), on its own session; None when off."""
+    prices = PriceRefreshSettings()
+    if not prices.refresh_url:
+        return None
+    return price_updates.start_refresher(connect(store), prices.refresh_url, prices.refresh_interval_s)

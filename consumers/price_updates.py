@@ -161,3 +161,13 @@ class PriceRefresher:
     def _run(self) -> None:
         while not self._stopped.wait(self._interval_s):
             self.refresh_once()
+
+
+def start_refresher(client: Client, url: str | None, interval_s: float) -> PriceRefresher | None:
+    """A started ``PriceRefresher`` when ``url`` is set (configured refresh), else None: nothing fetches."""
+    if not url:
+        return None
+    refresher = PriceRefresher(client, url, interval_s)
+    refresher.start()
+    log.info("price snapshot refresh from %s every %.0f s", url, interval_s)
+    return refresher

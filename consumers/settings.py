@@ -87,3 +87,14 @@ class OverridesSettings(BaseSettings):
 
     path: Path | None = Field(default=None, description="The overrides file (TOML, see consumers/overrides.py).")
     check_interval_s: float = Field(default=10.0, gt=0, le=3600, description="How often the worker looks for changes.")
+
+
+class PriceRefreshSettings(BaseSettings):
+    """Periodic price snapshot refresh (seed 002's daily refresh); off unless a URL is set."""
+
+    model_config = SettingsConfigDict(env_prefix="USAGEMETER_PRICES_", frozen=True)
+
+    refresh_url: str | None = Field(
+        default=None, description="genai-prices data.json to load periodically; unset: never fetch at run time."
+    )
+    refresh_interval_s: float = Field(default=86_400.0, ge=60, description="Seconds between refreshes.")

@@ -22,6 +22,7 @@ from fastapi import FastAPI, HTTPException, Query
 
 from usagemeter.query.models import UsageReport
 from usagemeter.query.periods import Period
+from usagemeter.query.pricing_api import add_pricing_routes
 from usagemeter.query.report import get_usage
 
 ClientProvider = Callable[[], Client]
@@ -76,4 +77,5 @@ def create_app(client_provider: ClientProvider, *, clock: Clock = _utc_now) -> F
             except OperationalError as exc:
                 raise HTTPException(status_code=503, detail=f"the usage store is unavailable: {exc}") from exc
 
+    add_pricing_routes(app, client_provider, one_at_a_time)
     return app

@@ -1,0 +1,56 @@
+"""``usagemeter reprice``: price a period's events again with the book and overrides in force now."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from usagemeter import via_api
+from usagemeter.consumers.reprice import RepriceRequest, RepriceResult, reprice
+from usagemeter.query.remote import DEFAULT_API_URL
+from usagemeter.query.remote_prices import post_reprice
+
+_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+
+def reprice_command(
+    *,
+    since: Annotated[datetime, typer.Option(formats=_FORMATS, help="First event time to reprice, UTC.")],
+    until: Annotated[
+        datetime | None, typer.Option(formats=_FORMATS, help="End (exclusive), UTC; default: no end.")
+    ] = None,
+    client: Annotated[str, typer.Option("--client", help="Only this client's events.")] = "",
+    model: Annotated[str, typer.Option("--model", help="Only this model (its id, or the name events give).")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")] = False,
+    reason: Annotated[str, typer.Option(help="Kept with every adjustment row.")] = "reprice",
+    output_json: Annotated[bool, typer.Option("--json", help="The result as JSON.")] = False,
+    api_url: Annotated[
+        str, typer.Option("--api-url", envvar="USAGEMETER_API_URL", help="Query API of `usagemeter serve`.")
+    ] = DEFAULT_API_URL,
+    direct: Annotated[bool, typer.Option("--direct", help="Open the store instead of the API.")] = False,
+) -> None:
+    """Reprice events (unknown models once priced, corrected prices); safe to run twice, adds nothing then."""
+    request = RepriceRequest(
+        since=since.replace(tzinfo=UTC),
+        until=until.replace(tzinfo=UTC) if until else None,
+        client_id=client,
+        model=model,
+        dry_run=dry_run,
+        reason=reason,
+    )
+    result = via_api.run(
+        lambda: post_reprice(api_url, request), lambda store: reprice(store, request), api_url, direct=direct
+    )
+    typer.echo(result.model_dump_json(indent=2) if output_json else _summary(result))
+
+
+def _summary(result: RepriceResult) -> str:
+    verb = "would change" if result.dry_run else "changed"
+    lines = [
+        f"{result.events_repriced:,} events {verb} ({result.unknown_now_priced:,} unknown models now priced); "
+        f"cost {result.cost_delta:+f} USD; run {result.run_id}"
+    ]
+    lines += [f"  {key}: {delta:+f}" for key, delta in result.cost_delta_by_model.items()]
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""The query API's pricing routes: unit prices in force, a new price snapshot, repricing, unknown models.
+
+In embedded mode ``usagemeter serve`` owns the store, so ``usagemeter prices`` and ``usagemeter reprice``
+come through here. They share the report routes' lock (one query at a time on the one client) and their
+protection: none beyond where the API listens (127.0.0.1 by default), see ``query/http.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
+from fastapi import Body, FastAPI, HTTPException, Query
+from pydantic import BaseModel
+
+from usagemeter.consumers import price_updates
+from usagemeter.consumers.reprice import RepriceRequest, RepriceResult, reprice
+from usagemeter.query.prices import UnitPrices, unit_prices
+
+
+class BookLoaded(BaseModel):
+    book_version: int
+    price_rows: int
+    alias_rows: int
+
+
+class UnknownModel(BaseModel):
+    provider_raw: str
+    model_raw: str
+    events: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+_UNKNOWN_SQL = """
+SELECT provider_raw, model_raw, sum(events), min(first_seen), max(last_seen)
+FROM unknown_models GROUP BY provider_raw, model_raw HAVING sum(events) > 0 ORDER BY sum(events) DESC
+"""
+
+
+def add_pricing_routes(app: FastAPI, client_provider: Callable[[], Client], lock: threading.Lock) -> None:
+    @contextmanager
+    def store() -> Iterator[Client]:
+        with lock:
+            try:
+                yield client_provider()
+            except (ValueError, price_updates.SnapshotRejected) as exc:
+                raise HTTPException(status_code=422, detail=str(exc)) from exc
+            except OperationalError as exc:
+                raise HTTPException(status_code=503, detail=f"the usage store is unavailable: {exc}") from exc
+
+    @app.get("/v1/prices")
+    def prices(
+        model: Annotated[str, Query(min_length=1, description="The model as events name it.")],
+        provider: Annotated[str, Query(description="The provider as events name it; may be empty.")] = "",
+        at: Annotated[datetime | None, Query(description="The moment (default: now).")] = None,
+    ) -> UnitPrices:
+        with store() as client:
+            return unit_prices(client, model, provider=provider, at=at)
+
+    @app.post("/v1/prices/snapshot")
+    def load_snapshot(content: Annotated[bytes, Body(media_type="application/json")]) -> BookLoaded:
+        """A genai-prices data snapshot (its data.json) becomes the new book version, or is refused (422)."""
+        with store() as client:
+            snapshot = price_updates.read_snapshot(content, source="the snapshot sent")
+            stats = price_updates.apply(client, snapshot)
+            return BookLoaded(book_version=stats.book_version, price_rows=stats.price_rows, alias_rows=stats.alias_rows)
+
+    @app.post("/v1/reprice")
+    def reprice_route(request: RepriceRequest) -> RepriceResult:
+        with store() as client:
+            return reprice(client, request)
+
+    @app.get("/v1/unknown-models")
+    def unknown_models() -> list[UnknownModel]:
+        with store() as client:
+            rows = client.query(_UNKNOWN_SQL).result_rows
+        fields = UnknownModel.model_fields
+        return [UnknownModel.model_validate(dict(zip(fields, row, strict=True))) for row in rows]

@@ -1,0 +1,60 @@
+"""The pricing routes of a running query API (``usagemeter serve``) over HTTP, for the CLI.
+
+Errors as ``fetch_usage``'s: ``UsageApiUnreachableError`` when nothing answers (the CLI then opens the
+store itself), ``UsageApiError`` with the API's reason otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from usagemeter.consumers.reprice import RepriceRequest, RepriceResult
+from usagemeter.query.prices import UnitPrices
+from usagemeter.query.pricing_api import BookLoaded
+from usagemeter.query.remote import UsageApiError, UsageApiUnreachableError, _detail
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def fetch_prices(base_url: str, model: str, *, provider: str = "", at: datetime | None = None) -> UnitPrices:
+    params = {"model": model, "provider": provider, **({"at": at.isoformat()} if at else {})}
+    return _call(UnitPrices, base_url, "GET", "/v1/prices", params=params)
+
+
+def post_snapshot(base_url: str, content: bytes, *, timeout_s: float = 120.0) -> BookLoaded:
+    headers = {"content-type": "application/json"}
+    return _call(
+        BookLoaded, base_url, "POST", "/v1/prices/snapshot", content=content, headers=headers, timeout_s=timeout_s
+    )
+
+
+def post_reprice(base_url: str, request: RepriceRequest, *, timeout_s: float = 600.0) -> RepriceResult:
+    body = request.model_dump_json().encode()
+    headers = {"content-type": "application/json"}
+    return _call(RepriceResult, base_url, "POST", "/v1/reprice", content=body, headers=headers, timeout_s=timeout_s)
+
+
+def _call(
+    model: type[Model], base_url: str, method: str, path: str, *, timeout_s: float = 30.0, **kwargs: Any
+) -> Model:
+    url = base_url.rstrip("/") + path
+    try:
+        with httpx.Client(timeout=timeout_s) as client:
+            response = client.request(method, url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise UsageApiUnreachableError(f"no usage API answers at {base_url}: {exc}") from exc
+    except httpx.HTTPError as exc:
+        raise UsageApiError(f"usage API at {base_url} failed: {exc}") from exc
+    if response.status_code != 200:
+        raise UsageApiError(
+            f"usage API at {base_url} answered {response.status_code}: {_detail(response)}",
+            status_code=response.status_code,
+        )
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise UsageApiError(f"usage API at {base_url} sent an unexpected answer: {exc}") from exc
