@@ -130,6 +130,18 @@ def _and_branches(clause: ClauseAnd) -> list[Branch]:
 
 def _group_end(regex: str, start: int) -> int:
     """Index of the ``)`` closing the group opened at ``start``."""
+    for index, char, depth in _scan(regex, start):
+        if char == ")" and depth == 0:
+            return index
+    raise Untranslatable(regex)
+
+
+def _has_top_level_bar(regex: str) -> bool:
+    return any(char == "|" and depth == 0 for _, char, depth in _scan(regex, 0))
+
+
+def _scan(regex: str, start: int) -> Iterator[tuple[int, str, int]]:
+    """(index, character, group depth after it) from ``start``, escaped characters skipped."""
     depth, index = 0, start
     while index < len(regex):
         char = regex[index]
@@ -137,24 +149,8 @@ def _group_end(regex: str, start: int) -> int:
             index += 2
             continue
         depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0:
-            return index
+        yield index, char, depth
         index += 1
-    raise Untranslatable(regex)
-
-
-def _has_top_level_bar(regex: str) -> bool:
-    depth, index = 0, 0
-    while index < len(regex):
-        char = regex[index]
-        if char == "\\":
-            index += 2
-            continue
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "|" and depth == 0:
-            return True
-        index += 1
-    return False
 
 
 # --- rows -------------------------------------------------------------------------------------------
