@@ -76,17 +76,23 @@ def show(
     if output_json:
         typer.echo(quote.model_dump_json(indent=2))
         return
-    Console().print(_table(quote))
+    console = Console()
+    console.print(_heading(quote), highlight=False)
+    console.print(_table(quote))
     if not quote.priced:
         raise typer.Exit(3)
 
 
-def _table(quote: UnitPrices) -> Table:
+def _heading(quote: UnitPrices) -> str:
     name = f"{quote.provider}/{quote.model}" if quote.model else "no price (unknown model)"
     flags = [flag for flag, on in (("override", quote.overridden), ("approximate", quote.approximate)) if on]
-    title = f"{quote.provider_raw or '-'} {quote.model_raw} -> {name}"
-    title += f" at {quote.at:%Y-%m-%d %H:%M:%S %Z}, book v{quote.book_version}"
-    table = Table(title=title + (f" ({', '.join(flags)})" if flags else ""), title_justify="left")
+    heading = f"{quote.provider_raw or '-'} {quote.model_raw} -> {name}"
+    heading += f" at {quote.at:%Y-%m-%d %H:%M:%S %Z}, book v{quote.book_version}"
+    return heading + (f" ({', '.join(flags)})" if flags else "")
+
+
+def _table(quote: UnitPrices) -> Table:
+    table = Table()
     table.add_column("Price")
     table.add_column("USD", justify="right")
     for key, value in quote.prices.items():
