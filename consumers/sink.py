@@ -11,8 +11,35 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError
 from usagemeter.consumers.errors import BlockRejected, StoreUnavailable
 
 STAGING_TABLE: Final = "usage_staging"
-# ClickHouse error codes that mean "this data", not "this server": a retry of the same bytes fails again.
-_DATA_ERROR_CODES: Final = frozenset({6, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 128, 131, 395, 1001})
+# ClickHouse error codes that mean "this server, now", not "this data": the same bytes may pass later.
+# Any other error the server answers with is taken as being about the block, which the writer then
+# triages; if triage finds nothing wrong and the engine still refuses everything, the writer treats it
+# as the store's fault after all (``BatchWriter``), so an unlisted code costs a triage, never an event.
+_STORE_ERROR_CODES: Final = frozenset(
+    {
+        3,  # UNEXPECTED_END_OF_FILE (connection cut)
+        60,  # UNKNOWN_TABLE (a table detached or being migrated)
+        81,  # UNKNOWN_DATABASE
+        159,  # TIMEOUT_EXCEEDED
+        164,  # READONLY
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        203,  # NO_FREE_CONNECTION
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        236,  # ABORTED
+        241,  # MEMORY_LIMIT_EXCEEDED
+        242,  # TABLE_IS_READ_ONLY
+        243,  # NOT_ENOUGH_SPACE
+        252,  # TOO_MANY_PARTS
+        279,  # ALL_CONNECTION_TRIES_FAILED
+        394,  # QUERY_WAS_CANCELLED
+        425,  # SYSTEM_ERROR
+        439,  # CANNOT_SCHEDULE_TASK
+        516,  # AUTHENTICATION_FAILED
+        999,  # KEEPER_EXCEPTION
+        1000,  # POCO_EXCEPTION
+    }
+)
 _CODE = re.compile(r"Code: (\d+)")
 _INSERT_SETTINGS: Final = {
     # Older writers lack newer fields: ClickHouse fills the staging table's defaults.
@@ -46,7 +73,7 @@ class ClickHouseSink:
 
 def _is_data_error(message: str) -> bool:
     match = _CODE.search(message)
-    return match is not None and int(match.group(1)) in _DATA_ERROR_CODES
+    return match is not None and int(match.group(1)) not in _STORE_ERROR_CODES
 
 
 def _first_line(message: str) -> str:

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from usagemeter.consumers.batch import Batch
 from usagemeter.consumers.clock import Clock, SystemClock
@@ -37,7 +37,8 @@ _CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.offset.store": False,
     "auto.offset.reset": "earliest",
     "fetch.max.bytes": 64 * 1024 * 1024,
-    "max.partition.fetch.bytes": 16 * 1024 * 1024,
+    # Small enough that one fetch spans every partition: a worker restarted often still reaches them all.
+    "max.partition.fetch.bytes": 2 * 1024 * 1024,
     "queued.max.messages.kbytes": 256 * 1024,
     "fetch.wait.max.ms": 100,
 }
@@ -161,12 +162,12 @@ class Worker:
         self._in_flight = None
         # Before the commit: the next batch is checked against these ids once this returns.
         self._dedup.remember(admitted, result.rejected, self._clock.now_us() / 1e6)
-        self._consumer.commit(
-            offsets=[
-                TopicPartition(topic, partition, last + 1) for (topic, partition), (_, last) in batch.offsets.items()
-            ],
-            asynchronous=False,
-        )
+        offsets = [TopicPartition(t, p, last + 1) for (t, p), (_, last) in batch.offsets.items()]
+        committed = self._consumer.commit(offsets=offsets, asynchronous=False) or []
+        failed = [tp for tp in committed if tp.error is not None]
+        if failed:  # per-partition errors come back in the result, not as an exception
+            raise KafkaException(failed[0].error)
+        log.debug("committed %s", ", ".join(f"{tp.partition}@{tp.offset}" for tp in offsets))
         self.totals["inserted"] += result.inserted
         self.totals["dead_lettered"] += result.dead_lettered
         self.totals["duplicates"] += result.duplicates

@@ -80,14 +80,11 @@ class BatchWriter:
         except BlockRejected as exc:
             log.warning("block of %d events rejected (%s); triaging", len(group.bodies), exc)
         good, bad = triage.split(schema, group.messages, self._clock.now_us())
-        refused = self._insert_bisecting(schema, good, f"{token}|triaged")
-        if refused and len(refused) == len(good) > 1:
-            # The engine refuses every event Python accepts: that is a store problem, not bad data.
-            raise StoreUnavailable(f"engine rejects all {len(good)} events that pass validation")
+        refused = self._insert_bisecting(schema, good, f"{token}|triaged", _Bisection())
         return len(good) - len(refused), bad + refused, True
 
     def _insert_bisecting(
-        self, schema: WriterSchema, messages: list[Message], token: str
+        self, schema: WriterSchema, messages: list[Message], token: str, tally: _Bisection
     ) -> list[tuple[Message, Rejection]]:
         if not messages:
             return []
@@ -95,14 +92,31 @@ class BatchWriter:
         part_token = f"{token}|{first.partition()}:{first.offset()}-{last.partition()}:{last.offset()}|{len(messages)}"
         try:
             self._sink.insert(_block(schema, messages), part_token)
+            tally.accepted += 1
             return []
         except BlockRejected as exc:
             if len(messages) == 1:
+                tally.refused_singles += 1
+                if not tally.accepted and tally.refused_singles >= _STORE_SUSPECT_AFTER:
+                    # The engine refuses every event Python accepts, one by one: the store, not the data.
+                    raise StoreUnavailable(f"engine refuses events that pass validation: {exc}") from exc
                 return [(messages[0], Rejection("rejected_by_engine", str(exc)))]
         mid = len(messages) // 2
-        return self._insert_bisecting(schema, messages[:mid], token) + self._insert_bisecting(
-            schema, messages[mid:], token
+        return self._insert_bisecting(schema, messages[:mid], token, tally) + self._insert_bisecting(
+            schema, messages[mid:], token, tally
         )
+
+
+_STORE_SUSPECT_AFTER = 8
+
+
+@dataclass(slots=True)
+class _Bisection:
+    """What a bisection has seen so far: a few single events refused and nothing accepted means the
+    store is failing (an error code ``sink`` does not list), and the batch is retried instead."""
+
+    accepted: int = 0
+    refused_singles: int = 0
 
 
 def _block(schema: WriterSchema, messages: list[Message]) -> bytes:

@@ -8,6 +8,7 @@ and event counts in Python, and costs by the same engine pricing each unique eve
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import random
@@ -89,15 +90,14 @@ def with_resends(unique: list[Event], share: float, seed: int) -> list[Event]:
     (the same bytes and key, as a producer retrying after a timeout or an application re-emitting)."""
     rng = random.Random(seed)
     stream: list[Event] = []
-    later: list[tuple[int, Event]] = []
+    later: list[tuple[int, int, Event]] = []  # a heap of (due position, tie-break, event)
     for i, event in enumerate(unique):
         stream.append(event)
         if rng.random() < share:
-            later.append((i + rng.randint(1, 50_000), event))
+            heapq.heappush(later, (i + rng.randint(1, 50_000), i, event))
         while later and later[0][0] <= i:
-            stream.append(later.pop(0)[1])
-        later.sort(key=lambda pair: pair[0])
-    stream.extend(event for _, event in later)
+            stream.append(heapq.heappop(later)[2])
+    stream.extend(heapq.heappop(later)[2] for _ in range(len(later)))
     return stream
 
 

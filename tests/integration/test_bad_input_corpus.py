@@ -229,9 +229,6 @@ def test_bad_inputs_are_dead_lettered_good_ones_counted_and_a_fixed_class_replay
     assert final == by_reason + Counter(unknown_schema=2 * garbage)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="sink.py: code 376 (Cannot parse UUID) is not a data error, so the block is retried"
-)
 def test_a_record_cut_inside_its_event_id_is_dead_lettered(
     clickhouse: Client, kafka_broker: KafkaBroker, kafka_topic: Callable[..., str]
 ) -> None:
