@@ -7,8 +7,8 @@ fingerprint. Bytes that are not single-object Avro are set aside for the dead-le
 
 Each partition's part of a batch is a ``Slice``: one insert per (slice, writer schema), its token
 naming the slice, so that the same slice read again after a crash makes the same block and the same
-token. A batch may be told where a partition's slice must end (``cut_at``, from the ingest ledger);
-messages past that point are held back for the next batch.
+token. A batch may be told where partitions' slices must end (cuts, from the ingest ledger); it then
+holds back for the next batch every message past a cut and every message of another partition.
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ class Batch:
             where = (cast(str, msg.topic()), cast(int, msg.partition()))
             offset = cast(int, msg.offset())
             cut = cuts.get(where)
-            if cut is not None and offset > cut:
+            if (offset > cut) if cut is not None else bool(cuts):
+                # A batch with cuts re-forms the slices a crash may have left half-written and nothing
+                # else, so that it stays their size (it must be written before anything else commits).
                 self.held.append(msg)
                 continue
             self.size += 1

@@ -265,8 +265,8 @@ def test_the_token_differs_between_schema_groups_of_one_slice() -> None:
 def test_messages_past_a_cut_are_held_for_the_next_batch_in_order() -> None:
     batch = Batch(started_at=0.0, cuts={P0: 11})
     batch.add(as_messages([msg(10), msg(5, partition=1), msg(11), msg(12), msg(6, partition=1), msg(13)]))
-    assert batch.offsets == {P0: (10, 11), ("usage.events", 1): (5, 6)}
-    assert [cast(FakeMessage, m).offset() for m in batch.held] == [12, 13]
+    assert batch.offsets == {P0: (10, 11)}, "a batch with cuts holds only the slices being re-formed"
+    assert [cast(FakeMessage, m).offset() for m in batch.held] == [5, 12, 6, 13]
     assert batch.unreached_cuts() == []
 
 
@@ -280,13 +280,14 @@ def test_a_cut_not_yet_reached_is_reported_and_names_the_slice() -> None:
 
 
 def test_a_dropped_partition_leaves_nothing_behind() -> None:
-    batch = Batch(started_at=0.0, cuts={P0: 20})
-    batch.add(as_messages([msg(10), msg(11, value=b"junk"), msg(3, partition=1)]))
+    batch = Batch(started_at=0.0, cuts={P0: 20, ("usage.events", 1): 5})
+    batch.add(as_messages([msg(10), msg(11, value=b"junk"), msg(3, partition=1), msg(21)]))
     batch.drop_partition(P0)
     assert batch.offsets == {("usage.events", 1): (3, 3)}
     assert batch.invalid == []
+    assert batch.held == []
     assert [where for where, _ in batch.groups] == [("usage.events", 1)]
-    assert batch.unreached_cuts() == []
+    assert batch.unreached_cuts() == [("usage.events", 1)]
 
 
 def test_cuts_added_later_apply_only_to_partitions_not_in_the_batch() -> None:
