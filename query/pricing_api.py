@@ -15,7 +15,8 @@ from typing import Annotated
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import OperationalError
-from fastapi import Body, FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from usagemeter.consumers import price_updates
@@ -63,13 +64,16 @@ def add_pricing_routes(app: FastAPI, client_provider: Callable[[], Client], lock
         with store() as client:
             return unit_prices(client, model, provider=provider, at=at)
 
-    @app.post("/v1/prices/snapshot")
-    def load_snapshot(content: Annotated[bytes, Body(media_type="application/json")]) -> BookLoaded:
-        """A genai-prices data snapshot (its data.json) becomes the new book version, or is refused (422)."""
+    def load(content: bytes) -> BookLoaded:
         with store() as client:
             snapshot = price_updates.read_snapshot(content, source="the snapshot sent")
             stats = price_updates.apply(client, snapshot)
             return BookLoaded(book_version=stats.book_version, price_rows=stats.price_rows, alias_rows=stats.alias_rows)
+
+    @app.post("/v1/prices/snapshot")
+    async def load_snapshot(request: Request) -> BookLoaded:
+        """A genai-prices data snapshot (its data.json, as the body) becomes the new book version, or 422."""
+        return await run_in_threadpool(load, await request.body())
 
     @app.post("/v1/reprice")
     def reprice_route(request: RepriceRequest) -> RepriceResult:
