@@ -165,16 +165,15 @@ class Batch:
         self._cuts.pop(where, None)
 
     def slices(self) -> list[Slice]:
-        """The batch's slice of each partition, in (topic, partition) order; a cut partition's slice ends at
-        the cut even when its last messages were compacted away, so that its name matches the ledger's."""
-        return [
-            Slice(topic, partition, first, max(last, self._cuts.get((topic, partition), last)))
-            for (topic, partition), (first, last) in sorted(self.offsets.items())
-        ]
+        """The batch's slice of each partition, in (topic, partition) order."""
+        return [self.slice_of(where) for where in sorted(self.offsets)]
+
+    def slice_of(self, where: TopicPartition) -> Slice:
+        """A cut partition's slice ends at the cut even when its last messages were compacted away, so
+        that its name matches the ledger's."""
+        first, last = self.offsets[where]
+        return Slice(where[0], where[1], first, max(last, self._cuts.get(where, last)))
 
     def token(self, where: TopicPartition, fingerprint: bytes) -> str:
         """Insert deduplication token of one group: the same slice read again gives the same token."""
-        for piece in self.slices():
-            if (piece.topic, piece.partition) == where:
-                return f"{fingerprint.hex()}|{piece.name}"
-        raise KeyError(where)
+        return f"{fingerprint.hex()}|{self.slice_of(where).name}"

@@ -127,4 +127,5 @@ class Deduplicator:
                 )
                 keep = keep & inserted
             window.add(part.hi[keep], part.lo[keep], now)
+        for window in self._windows.values():
             window.evict(now)

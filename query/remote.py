@@ -9,16 +9,18 @@ embedded engine's directory. Errors:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from usagemeter.query.models import UsageReport
 from usagemeter.query.periods import Period
 
 DEFAULT_API_URL: Final = "http://127.0.0.1:8765"
+M = TypeVar("M", bound=BaseModel)
 
 
 class ResponseLike(Protocol):
@@ -75,13 +77,22 @@ def fetch_usage(
         params["since"] = since.isoformat()
     if include_users:
         params["include_users"] = "true"
-    url = base_url.rstrip("/") + "/v1/usage"
-    try:
+
+    def send(url: str) -> ResponseLike:
         if http_client is not None:
-            response = http_client.get(url, params=params)
-        else:
-            with httpx.Client(timeout=timeout_s) as owned:
-                response = owned.get(url, params=params)
+            return http_client.get(url, params=params)
+        with httpx.Client(timeout=timeout_s) as owned:
+            return owned.get(url, params=params)
+
+    return call_api(UsageReport, base_url, "/v1/usage", send)
+
+
+def call_api(model: type[M], base_url: str, path: str, send: Callable[[str], ResponseLike]) -> M:
+    """``send(url)``'s answer parsed as ``model``, every failure as a ``UsageApiError`` that says what to do:
+    the one place the API clients (usage, prices, reprice) turn HTTP into typed results."""
+    url = base_url.rstrip("/") + path
+    try:
+        response = send(url)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise UsageApiUnreachableError(f"no usage API answers at {base_url}: {exc}") from exc
     except httpx.HTTPError as exc:
@@ -92,9 +103,9 @@ def fetch_usage(
             status_code=response.status_code,
         )
     try:
-        return UsageReport.model_validate_json(response.content)
+        return model.model_validate_json(response.content)
     except ValidationError as exc:
-        raise UsageApiError(f"usage API at {base_url} sent something that is not a usage report: {exc}") from exc
+        raise UsageApiError(f"usage API at {base_url} sent something that is not a {model.__name__}: {exc}") from exc
 
 
 def _detail(response: ResponseLike) -> str:

@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from usagemeter.consumers.reprice import RepriceRequest, RepriceResult
 from usagemeter.query.prices import UnitPrices
 from usagemeter.query.pricing_api import BookLoaded
-from usagemeter.query.remote import UsageApiError, UsageApiUnreachableError, _detail
+from usagemeter.query.remote import ResponseLike, call_api
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -41,20 +41,9 @@ def post_reprice(base_url: str, request: RepriceRequest, *, timeout_s: float = 6
 def _call(
     model: type[Model], base_url: str, method: str, path: str, *, timeout_s: float = 30.0, **kwargs: Any
 ) -> Model:
-    url = base_url.rstrip("/") + path
-    try:
+
+    def send(url: str) -> ResponseLike:
         with httpx.Client(timeout=timeout_s) as client:
-            response = client.request(method, url, **kwargs)
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise UsageApiUnreachableError(f"no usage API answers at {base_url}: {exc}") from exc
-    except httpx.HTTPError as exc:
-        raise UsageApiError(f"usage API at {base_url} failed: {exc}") from exc
-    if response.status_code != 200:
-        raise UsageApiError(
-            f"usage API at {base_url} answered {response.status_code}: {_detail(response)}",
-            status_code=response.status_code,
-        )
-    try:
-        return model.model_validate_json(response.content)
-    except ValidationError as exc:
-        raise UsageApiError(f"usage API at {base_url} sent an unexpected answer: {exc}") from exc
+            return client.request(method, url, **kwargs)
+
+    return call_api(model, base_url, path, send)
