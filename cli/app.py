@@ -1,35 +1,29 @@
-"""The ``usagemeter`` command: one typer app, sub-commands registered from one module each."""
+"""The ``usagemeter`` entry point: signals first, then the commands (whose imports take about a second)."""
 
 from __future__ import annotations
 
-import typer
+from typing import TYPE_CHECKING, Any
 
-from usagemeter.demo_cmd import demo
-from usagemeter.dlq_cmd import app as dlq_app
-from usagemeter.kafka_cmd import app as kafka_app
-from usagemeter.overrides_cmd import app as overrides_app
-from usagemeter.prices_cmd import app as prices_app
-from usagemeter.reprice_cmd import reprice_command
-from usagemeter.usage_cmd import usage_command
-from usagemeter.worker_cmd import migrate, serve, worker
+from usagemeter import signals
 
-app = typer.Typer(
-    name="usagemeter",
-    help="Usage metering for LLM and other metered API calls: Kafka in, ClickHouse out.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-)
-app.command()(demo)
-app.command()(migrate)
-app.command()(worker)
-app.command()(serve)
-app.command("usage")(usage_command)
-app.add_typer(kafka_app, name="kafka", help="Run a local single-node Kafka broker (no Docker needed).")
-app.add_typer(dlq_app, name="dlq", help="Dead letters: list, count by reason, replay after a fix.")
-app.add_typer(overrides_app, name="overrides", help="Custom prices and client contracts: check or load the file.")
-app.add_typer(prices_app, name="prices", help="Price data: load a newer genai-prices snapshot, show prices in force.")
-app.command("reprice")(reprice_command)
+if TYPE_CHECKING:
+    from usagemeter.commands import app
 
 
 def main() -> None:
+    signals.catch_early()  # a SIGTERM while the imports below run is a stop request, not a kill
+    from usagemeter.commands import app  # noqa: PLC0415 -- after the signal handlers, on purpose
+
     app()
+
+
+def __getattr__(name: str) -> Any:
+    """``from usagemeter.app import app`` (tests) without installing signal handlers in the importer."""
+    if name == "app":
+        from usagemeter.commands import app  # noqa: PLC0415
+
+        return app
+    raise AttributeError(name)
+
+
+__all__ = ["app", "main"]

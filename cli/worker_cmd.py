@@ -38,12 +38,14 @@ def migrate() -> None:
 
 def worker(max_batch_rows: MaxRows = None, max_batch_wait_s: MaxWait = None) -> None:
     """Consume usage events into ClickHouse until SIGTERM or Ctrl-C, then drain, commit and exit."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = stop_on_signals()  # first: a stop during start-up ends the command after the step it is in
+    _log_to_stderr()
     settings = _worker_settings(max_batch_rows, max_batch_wait_s)
     store = ClickHouseSettings()
     client = prepare_store(store)
+    if stop.is_set():
+        return
     refresher = _price_refresher(store)
-    stop = stop_on_signals()
     try:
         build_worker(KafkaSettings(), settings, client).run(stop)
     finally:
@@ -58,13 +60,15 @@ def serve(
     port: Annotated[int, typer.Option(help="Port of the query API.")] = 8765,
 ) -> None:
     """Worker and query API in one process: the mode for the embedded engine, whose directory one process owns."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = stop_on_signals()  # first: a stop during start-up ends the command after the step it is in
+    _log_to_stderr()
     settings = _worker_settings(max_batch_rows, max_batch_wait_s)
     store = ClickHouseSettings()
     client = prepare_store(store)
+    if stop.is_set():
+        return
     query_client = connect(store)  # its own session: a server refuses concurrent queries in one session
     refresher = _price_refresher(store)
-    stop = stop_on_signals()
     api = uvicorn.Server(uvicorn.Config(create_app(lambda: query_client), host=host, port=port, log_level="warning"))
     api_thread = threading.Thread(target=api.run, name="usagemeter-api", daemon=True)
     api_thread.start()
@@ -75,6 +79,10 @@ def serve(
         api_thread.join(10)
         if refresher:
             refresher.stop()
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 def _price_refresher(store: ClickHouseSettings) -> price_updates.PriceRefresher | None:

@@ -1,0 +1,42 @@
+"""The ``usagemeter`` command: one typer app, sub-commands registered from one module each."""
+
+from __future__ import annotations
+
+import typer
+
+from usagemeter.demo_cmd import demo
+from usagemeter.dlq_cmd import app as dlq_app
+from usagemeter.kafka_cmd import app as kafka_app
+from usagemeter.overrides_cmd import app as overrides_app
+from usagemeter.prices_cmd import app as prices_app
+from usagemeter.reprice_cmd import reprice_command
+from usagemeter.signals import restore_defaults
+from usagemeter.usage_cmd import usage_command
+from usagemeter.worker_cmd import migrate, serve, worker
+
+app = typer.Typer(
+    name="usagemeter",
+    help="Usage metering for LLM and other metered API calls: Kafka in, ClickHouse out.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+_LONG_RUNNING = frozenset({"worker", "serve"})
+
+
+@app.callback()
+def _start(ctx: typer.Context) -> None:
+    """Only the long-running commands keep SIGTERM/SIGINT as a stop request; the rest get the defaults back."""
+    if ctx.invoked_subcommand not in _LONG_RUNNING:
+        restore_defaults()
+
+
+app.command()(demo)
+app.command()(migrate)
+app.command()(worker)
+app.command()(serve)
+app.command("usage")(usage_command)
+app.add_typer(kafka_app, name="kafka", help="Run a local single-node Kafka broker (no Docker needed).")
+app.add_typer(dlq_app, name="dlq", help="Dead letters: list, count by reason, replay after a fix.")
+app.add_typer(overrides_app, name="overrides", help="Custom prices and client contracts: check or load the file.")
+app.add_typer(prices_app, name="prices", help="Price data: load a newer genai-prices snapshot, show prices in force.")
+app.command("reprice")(reprice_command)
