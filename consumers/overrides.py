@@ -23,6 +23,9 @@ regexp dictionary would match every event against every pattern). A name first s
 covered at the next load: the worker reloads when the file changes and ``usagemeter overrides load`` does
 on demand. An exact name with a provider also covers that name before any event has used it.
 
+A load is all or nothing: both tables get the new version, or the previous version stays whole (``load``
+discards its own first half when the second fails, ``repair`` a half left by a killed process).
+
 The engine applies them in ``usagemeter_cell_prices`` (override prices, ``cost_source = 'override'``) and
 ``usagemeter_contract_multiplier`` (schemas/clickhouse/0009_pricing_functions.sql); a caller-given cost
 still wins over both.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import logging
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,12 +45,18 @@ from pathlib import Path
 from typing import Annotated
 
 from clickhouse_connect.driver.client import Client
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from usagemeter.consumers.pricebook import BOOK_END, BOOK_START, PRICE_COLUMNS
 
 UnitPrice = Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=18)]
 Multiplier = Annotated[Decimal, Field(gt=0, le=100, decimal_places=6)]
+
+FIRST_DAY = BOOK_START.date()
+LAST_DAY = BOOK_END.date()
+"""The store's DateTime('UTC') ends in 2106: a later date cannot be written, so it is refused when read."""
+
+log = logging.getLogger("usagemeter.overrides")
 
 
 class OverridesError(ValueError):
@@ -58,6 +68,13 @@ class _Entry(BaseModel):
 
     effective_from: date
     effective_until: date | None = None
+
+    @field_validator("effective_from", "effective_until")
+    @classmethod
+    def _in_store_range(cls, day: date | None) -> date | None:
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise ValueError(f"must be from {FIRST_DAY} to {LAST_DAY}, the dates the store can hold")
+        return day
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> _Entry:
@@ -122,13 +139,27 @@ class Resolved:
 def read(path: Path) -> OverridesFile:
     """The file parsed and validated; an ``OverridesError`` names each bad entry and field."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        content = path.read_bytes()
+    except OSError as exc:
         raise OverridesError(f"{path}: {exc}") from exc
+    return parse(content, source=str(path))
+
+
+def parse(content: bytes, *, source: str = "overrides") -> OverridesFile:
+    """``content`` parsed and validated. Whatever the bytes, the only error is an ``OverridesError``: the
+    watcher keeps the last good overrides for exactly that, so anything else would end its thread."""
+    try:
+        data = tomllib.loads(content.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise OverridesError(f"{source}: is not UTF-8: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise OverridesError(f"{source}: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses into nested arrays and inline tables
+        raise OverridesError(f"{source}: arrays or tables nested too deeply") from exc
     try:
         return OverridesFile.model_validate(data)
     except ValidationError as exc:
-        raise OverridesError(f"{path}:\n" + "\n".join(_describe(error, data) for error in exc.errors())) from exc
+        raise OverridesError(f"{source}:\n" + "\n".join(_describe(error, data) for error in exc.errors())) from exc
 
 
 def _describe(error: object, data: dict[str, object]) -> str:
@@ -139,6 +170,8 @@ def _describe(error: object, data: dict[str, object]) -> str:
     if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int):
         entries = data.get(loc[0])
         entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else {}
+        if not isinstance(entry, dict):  # model = [1]: the entry itself is what is wrong
+            entry = {}
         name = "/".join(str(entry.get(key, "")) for key in ("client", "provider", "model") if entry.get(key))
         field = ".".join(str(part) for part in loc[2:]) or "entry"
         where = f"{loc[0]}[{loc[1]}] ({name or 'unnamed'}): {field}"
@@ -207,39 +240,78 @@ def known_names(client: Client) -> list[tuple[str, str]]:
 
 def load(client: Client, overrides: OverridesFile) -> Resolved:
     """Writes a new version of both tables (a sentinel row each, so an emptied file empties them too),
-    then reloads the dictionaries, which read the newest version only."""
+    then reloads the dictionaries, which read the newest version of each table.
+
+    Each table's view switches at its own insert, so a failure between the two would leave the model
+    overrides of one version with the contracts of another: then the rows of the new version are
+    deleted again before the error is raised, and ``repair`` (run first here and by the watcher) clears
+    what a killed process left. Every row is built before the first insert, so only the store can fail.
+    """
     resolved = resolve(overrides, known_names(client))
-    version = int(client.query("SELECT max(version) FROM price_override_source").result_rows[0][0]) + 1
-    version = max(version, int(client.query("SELECT max(version) FROM contract_source").result_rows[0][0]) + 1)
+    repair(client)
+    version = max(_versions(client)) + 1
     sentinel_prices = ("", "", BOOK_START, BOOK_START, (None,) * len(PRICE_COLUMNS), "sentinel")
-    price_rows = [sentinel_prices, *resolved.prices]
-    client.insert(
-        "price_override_source",
-        [[version, p, m, start, end, *prices, label] for p, m, start, end, prices, label in price_rows],
-        column_names=["version", "provider_id", "model_id", "valid_from", "valid_to", *PRICE_COLUMNS, "entry"],
-        settings=_SYNC,
-    )
+    price_rows = [
+        [version, p, m, start, end, *prices, label]
+        for p, m, start, end, prices, label in [sentinel_prices, *resolved.prices]
+    ]
     sentinel_contract = ("", "", "", BOOK_START, BOOK_START, Decimal(1), "sentinel")
-    client.insert(
-        "contract_source",
-        [[version, *row] for row in [sentinel_contract, *resolved.contracts]],
-        column_names=[
-            "version",
-            "client_id",
-            "provider_id",
-            "model_id",
-            "valid_from",
-            "valid_to",
-            "multiplier",
-            "entry",
-        ],
-        settings=_SYNC,
-    )
-    client.command("SYSTEM RELOAD DICTIONARY price_override_by_model")
-    client.command("SYSTEM RELOAD DICTIONARY contract_by_scope")
-    client.command("SYSTEM RELOAD DICTIONARY contract_client")
+    contract_rows = [[version, *row] for row in [sentinel_contract, *resolved.contracts]]
+    try:
+        client.insert("price_override_source", price_rows, column_names=_PRICE_NAMES, settings=_SYNC)
+        client.insert("contract_source", contract_rows, column_names=_CONTRACT_NAMES, settings=_SYNC)
+    except BaseException:
+        _discard(client, version)
+        raise
+    _reload(client)
     return resolved
 
 
+def repair(client: Client) -> int | None:
+    """Deletes the half of a version that only one table has (a load killed between its two inserts), so
+    the views, and the dictionaries at their next load, show the last whole version; the version deleted,
+    or None when there was nothing to do. Both tables always get the same version number, so unequal
+    newest versions can only mean such a half."""
+    prices, contracts = _versions(client)
+    if prices == contracts:
+        return None
+    table = "price_override_source" if prices > contracts else "contract_source"
+    client.command(
+        "DELETE FROM {table:Identifier} WHERE version > {whole:UInt32}",
+        parameters={"table": table, "whole": min(prices, contracts)},
+    )
+    log.warning("overrides version %d was half written (%s only): deleted", max(prices, contracts), table)
+    _reload(client)
+    return max(prices, contracts)
+
+
+def _versions(client: Client) -> tuple[int, int]:
+    result = client.query(
+        "SELECT (SELECT max(version) FROM price_override_source), (SELECT max(version) FROM contract_source)"
+    )
+    prices, contracts = result.result_rows[0]
+    return int(prices), int(contracts)
+
+
+def _discard(client: Client, version: int) -> None:
+    """Best effort, while another error is on its way: what cannot be deleted now ``repair`` deletes later."""
+    for table in ("price_override_source", "contract_source"):
+        try:
+            client.command(
+                "DELETE FROM {table:Identifier} WHERE version = {version:UInt32}",
+                parameters={"table": table, "version": version},
+            )
+        except Exception as exc:  # the load's own error is the one to raise
+            log.warning("overrides version %d not deleted from %s yet: %s: %s", version, table, type(exc).__name__, exc)
+
+
+def _reload(client: Client) -> None:
+    client.command("SYSTEM RELOAD DICTIONARY price_override_by_model")
+    client.command("SYSTEM RELOAD DICTIONARY contract_by_scope")
+    client.command("SYSTEM RELOAD DICTIONARY contract_client")
+
+
+_PRICE_NAMES = ["version", "provider_id", "model_id", "valid_from", "valid_to", *PRICE_COLUMNS, "entry"]
+_CONTRACT_NAMES = ["version", "client_id", "provider_id", "model_id", "valid_from", "valid_to", "multiplier", "entry"]
 _SYNC = {"async_insert": 0}
 """The dictionaries are reloaded right after: the rows must be written when the insert returns."""

@@ -48,11 +48,13 @@ def read_snapshot(content: bytes, *, source: str = "snapshot") -> DataSnapshot:
         raw = json.loads(content)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SnapshotRejected(f"{source} is not JSON: {exc}") from exc
+    except RecursionError as exc:  # json recurses into nested arrays and objects
+        raise SnapshotRejected(f"{source} is not JSON this book can read: arrays or objects nested too deeply") from exc
     if not isinstance(raw, list) or not raw:
         raise SnapshotRejected(f"{source} must be a non-empty JSON array of providers (genai-prices' data.json)")
     try:
         providers = _providers_from_raw(raw)
-    except (pydantic.ValidationError, TypeError, ValueError) as exc:
+    except (pydantic.ValidationError, TypeError, ValueError, RecursionError) as exc:
         raise SnapshotRejected(f"{source} is not valid genai-prices data: {_first_errors(exc)}") from exc
     if not any(provider.models for provider in providers):
         raise SnapshotRejected(f"{source} has no models")
@@ -76,7 +78,7 @@ def fetch(url: str, *, timeout_s: float = 30.0) -> bytes:
     """The snapshot's bytes at ``url``; ``SnapshotRejected`` for transport errors, bad statuses or a huge body."""
     try:
         response = httpx.get(url, timeout=timeout_s, follow_redirects=True)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is no HTTPError
         raise SnapshotRejected(f"cannot fetch {url}: {exc}") from exc
     if response.status_code != 200:
         raise SnapshotRejected(f"{url} answered {response.status_code}")
@@ -128,11 +130,14 @@ def _first_errors(exc: Exception, limit: int = 3) -> str:
 class PriceRefresher:
     """Loads the snapshot at ``url`` every ``interval_s`` in a daemon thread (seed 002's daily refresh).
 
-    A failed fetch or a rejected snapshot is logged and the book in force stays; the next attempt comes
-    one interval later. ``stop()`` wakes the thread and waits for it.
+    Any failure of an attempt (a rejected snapshot, the network, the store) is logged on one line, the
+    traceback only at DEBUG, and the book in force stays; the next attempt comes one interval later, so
+    the thread ends only at ``stop()``, which wakes it and waits for it.
     """
 
     def __init__(self, client: Client, url: str, interval_s: float) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")  # else the loop would spin
         self._client = client
         self._url = url
         self._interval_s = interval_s
@@ -146,17 +151,31 @@ class PriceRefresher:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stopped.set()
-        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
 
-    def refresh_once(self) -> None:
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def refresh_once(self) -> bool:
+        """One attempt; True when a new book is in force. Never raises: an error is logged and counted."""
         try:
             stats = apply(self._client, read_url(self._url))
-        except SnapshotRejected as exc:
+        except Exception as exc:
             self.failed += 1
-            log.warning("price refresh failed, the current book stays in force: %s", exc)
-            return
+            log.log(
+                logging.WARNING if isinstance(exc, SnapshotRejected) else logging.ERROR,
+                "price refresh failed, the current book stays in force; next attempt in %g s: %s: %s",
+                self._interval_s,
+                type(exc).__name__,
+                " ".join(str(exc).split()),
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            return False
         self.loaded += 1
         log.info("price book v%d loaded from %s: %d prices", stats.book_version, self._url, stats.price_rows)
+        return True
 
     def _run(self) -> None:
         while not self._stopped.wait(self._interval_s):
@@ -169,5 +188,5 @@ def start_refresher(client: Client, url: str | None, interval_s: float) -> Price
         return None
     refresher = PriceRefresher(client, url, interval_s)
     refresher.start()
-    log.info("price snapshot refresh from %s every %.0f s", url, interval_s)
+    log.info("price snapshot refresh from %s every %g s", url, interval_s)
     return refresher

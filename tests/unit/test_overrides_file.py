@@ -79,3 +79,46 @@ def test_overlapping_periods_for_one_model_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(overrides.OverridesError, match=r"model\[0\] \(gpt-4o\) and model\[1\] \(gpt-4o\*\)"):
         overrides.resolve(parsed, KNOWN)
+
+
+MODEL = '[[model]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput_mtok = "1"\n'
+CONTRACT = '[[contract]]\nclient = "acme"\nmultiplier = "0.9"\n'
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(b"\xff\xfe[[model]]\n", "is not UTF-8", id="not UTF-8"),
+        pytest.param(b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply", id="deeply nested"),
+        pytest.param(
+            (MODEL + "effective_from = 2107-01-01\n").encode(),
+            "model[0] (openai/gpt-4o): effective_from: Value error, must be from 1970-01-01 to 2106-01-01",
+            id="a start past 2106",
+        ),
+        pytest.param(
+            (CONTRACT + "effective_from = 2026-01-01\neffective_until = 2200-01-01\n").encode(),
+            "contract[0] (acme): effective_until: Value error, must be from 1970-01-01 to 2106-01-01",
+            id="an end past 2106",
+        ),
+        pytest.param(
+            (MODEL + "effective_from = 1969-12-31\n").encode(),
+            "model[0] (openai/gpt-4o): effective_from: Value error, must be from 1970-01-01",
+            id="a start before 1970",
+        ),
+        pytest.param(
+            b"model = [1]\n", "model[0] (unnamed): entry: Input should be a valid dictionary", id="not a table"
+        ),
+        pytest.param(b"model = 1\n", "model: Input should be a valid list", id="not a list"),
+    ],
+)
+def test_malformed_content_is_an_overrides_error(tmp_path: Path, content: bytes, message: str) -> None:
+    """The watcher keeps the last good overrides only for an ``OverridesError``: nothing else may escape."""
+    path = tmp_path / "overrides.toml"
+    path.write_bytes(content)
+    with pytest.raises(overrides.OverridesError, match=re.escape(message)):
+        overrides.read(path)
+
+
+def test_the_last_day_the_store_can_hold_is_accepted(tmp_path: Path) -> None:
+    parsed = _read(tmp_path, MODEL + "effective_from = 2105-12-31\neffective_until = 2106-01-01\n")
+    assert parsed.model[0].period()[1] == datetime(2105, 12, 31, 23, 59, 59, tzinfo=UTC)
