@@ -5,7 +5,7 @@ provider SDK: ``extract_usage`` reads OpenAI, Anthropic, Gemini and LiteLLM resp
 """
 
 from usagemeter.producers.backlog import DeliveryCallback
-from usagemeter.producers.emitter import UsageEmitter
+from usagemeter.producers.emitter import EventTooLargeError, UsageEmitter
 from usagemeter.producers.extraction import Extracted, ExtractionError, extract_usage
 from usagemeter.producers.fields import EventFields
 from usagemeter.producers.session import SessionError, UsageSession
@@ -16,6 +16,7 @@ __all__ = [
     "DeliveryCallback",
     "EmitterStats",
     "EventFields",
+    "EventTooLargeError",
     "Extracted",
     "ExtractionError",
     "SessionError",

@@ -8,6 +8,11 @@ queue; a background thread drains it, and moves to the on-disk spool what the br
 spool is replayed when the broker is back, also by the next process after a restart. Only past the
 spool's cap (or the in-memory bound, when the disk cannot keep up) are events dropped, counted and
 logged. Errors are counted and logged, never raised into the caller, unless ``strict=True``.
+
+Bad input gets a clear answer, in one log line (or the exception, with ``strict=True``): an unknown
+field (``TypeError``, naming the field you probably meant), a value of the wrong type (``TypeError``
+naming the field and the type it takes) and an event over ``message.max.bytes`` (``EventTooLargeError``)
+are refused, never sent: counted in ``stats().failed`` and ``stats().refused``.
 See ``backlog.py`` for the path of a message and ``spool.py`` for the disk format and fsync policy.
 """
 
@@ -28,9 +33,9 @@ from typing import Any, Literal, Unpack
 
 from confluent_kafka import Producer
 
-from usagemeter.producers.backlog import Backlog, DeliveryCallback
+from usagemeter.producers.backlog import Backlog, DeliveryCallback, LogLimiter
 from usagemeter.producers.extraction import ExtractionError, extract_usage
-from usagemeter.producers.fields import EventFields
+from usagemeter.producers.fields import FIELD_NAMES, EventFields, type_problem, unknown_field_message
 from usagemeter.producers.session import UsageSession
 from usagemeter.producers.spool import Spool
 from usagemeter.producers.stats import Counters, EmitterStats
@@ -52,6 +57,14 @@ _PRODUCER_DEFAULTS: Mapping[str, Any] = {
     # librdkafka's default (5 min) would hide a down broker; after this the message goes to the spool.
     "message.timeout.ms": 30_000,
 }
+
+_LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000
+"""librdkafka's default ``message.max.bytes``: over it, ``produce()`` refuses a message (key + value)."""
+
+
+class EventTooLargeError(ValueError):
+    """An encoded event over the producer's ``message.max.bytes``: no broker would take it."""
+
 
 DEFAULT_SPOOL_ROOT = Path(".var/usagemeter/spool")
 """The default spool is ``DEFAULT_SPOOL_ROOT / <topic>``, relative to the working directory."""
@@ -96,9 +109,10 @@ class UsageEmitter:
         self._service = service
         self._strict = strict
         self._counters = Counters()
-        self._producer = Producer(
-            {**_PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap_servers, **(kafka_config or {})}
-        )
+        config = {**_PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap_servers, **(kafka_config or {})}
+        self._producer = Producer(config)
+        self._max_bytes = int(config.get("message.max.bytes", _LIBRDKAFKA_MESSAGE_MAX_BYTES))
+        self._log = LogLimiter()
         self._spool = _open_spool(spool_dir, topic, spool_max_bytes)
         self._backlog = Backlog(
             self._producer, topic, self._counters, self._spool, max_queued=max_overflow, on_delivery=on_delivery
@@ -109,17 +123,39 @@ class UsageEmitter:
         atexit.register(self.close)
 
     def emit(self, model: str, *, client_id: str = "", **fields: Unpack[EventFields]) -> str | None:
-        """Sends one event; returns its event_id, or None when it could not be encoded (non-strict)."""
+        """Sends one event; returns its event_id, or None when it was refused (non-strict).
+
+        Refused, never sent (a misspelt ``imput_tokens`` would otherwise be stored as a request of zero
+        tokens): an unknown field or a value of the wrong type (``TypeError`` with ``strict=True``), an
+        event over ``message.max.bytes`` once encoded (``EventTooLargeError``), and with ``strict=True``
+        an invalid one (``ValueError``). Without ``strict`` each is counted in ``failed`` and ``refused``
+        and logged in one line (at most one per kind of problem per 10 s).
+        """
+        if not FIELD_NAMES.issuperset(fields):  # one set check: the only per-event cost of this
+            self._refuse(TypeError(unknown_field_message(fields)), model, "unknown field")
+            return None
         try:
             record = self._record(model, client_id, fields)
-            if self._strict:
-                self._check(record)
-            value = encode(CURRENT, record)
         except Exception as exc:
-            self._fail(exc, f"event for model {model!r} not sent")
+            self._refuse(exc, model, type(exc).__name__)
             return None
+        try:
+            value = encode(CURRENT, record)
+        except Exception as exc:  # fastavro's message is a traceback's worth; say which field is wrong
+            problem = type_problem(CURRENT.plain, record)
+            self._refuse(TypeError(problem) if problem else exc, model, "wrong type")
+            return None
+        if self._strict:
+            self._check(record)  # after encoding: the types are right, the rules can be checked
         event_id: str = record["event_id"]
-        self._send(event_id.encode(), value)
+        key = event_id.encode()
+        if len(key) + len(value) > self._max_bytes:
+            error = EventTooLargeError(
+                f"the event is {len(key) + len(value)} bytes encoded, over message.max.bytes ({self._max_bytes})"
+            )
+            self._refuse(error, model, "too large")
+            return None
+        self._send(key, value)
         return event_id
 
     def emit_response(
@@ -137,7 +173,7 @@ class UsageEmitter:
             if not model:
                 raise ExtractionError(f"the {type(response).__name__} names no model: pass model=")
         except Exception as exc:
-            self._fail(exc, "usage of a provider response not sent")
+            self._refuse(exc, model, "unreadable response")
             return None
         return self.emit(model, client_id=client_id, **(extracted.fields | fields))
 
@@ -166,6 +202,7 @@ class UsageEmitter:
             self._backlog.queued,
             spool.size_bytes if spool else 0,
             spool.corrupt if spool else 0,
+            c.refused,
         )
 
     @property
@@ -232,11 +269,28 @@ class UsageEmitter:
         return record
 
     def _fail(self, exc: Exception, what: str) -> None:
-        """The caller's data was wrong: raised in strict mode, else counted in ``failed`` and logged."""
+        """The caller's data was wrong: raised in strict mode, else counted in ``failed`` and logged.
+
+        One line, no traceback: the message says what was wrong, the stack would only point here.
+        """
         if self._strict:
             raise exc
         self._counters.add("failed")
-        log.error("usagemeter: %s", what, exc_info=exc)
+        log.error("usagemeter: %s: %s", what, exc)
+
+    def _refuse(self, exc: Exception, model: str, kind: str) -> None:
+        """An event not sent because of what it is: raised in strict mode, else counted and logged once."""
+        if self._strict:
+            raise exc
+        self._counters.add("failed")
+        self._counters.add("refused")
+        self._log.error(
+            kind,
+            "usagemeter: event for model %r refused, not sent (%d refused in all): %s",
+            model,
+            self._counters.refused,
+            exc,
+        )
 
     def _check(self, record: dict[str, Any]) -> None:
         full = {field["name"]: field.get("default") for field in CURRENT.plain["fields"]} | record

@@ -1,11 +1,14 @@
 """Counters an emitter keeps so a service can see what metering did without reading logs.
 
-Where every emitted event is at any moment::
+Every event ends in exactly one of ``delivered``, ``spooled``, ``dropped`` or ``failed``::
 
-    emitted = delivered + spooled + dropped + (waiting: in the Kafka client's queue or ``queued``)
+    emit() calls = emitted + refused
+    emitted      = delivered + spooled + dropped + (failed - refused) + (waiting: in the Kafka client's
+                   queue or ``queued``)
 
-and spooled events come back as ``replayed`` (possibly more than once, and possibly by another process
-sharing the spool directory).
+``refused`` is the part of ``failed`` that emit() turned away itself (never sent). Spooled events come
+back as ``replayed`` or, when the broker refuses them for good, ``failed`` (possibly more than once, and
+possibly by another process sharing the spool directory).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-CounterName = Literal["emitted", "delivered", "spooled", "replayed", "failed", "dropped"]
+CounterName = Literal["emitted", "delivered", "spooled", "replayed", "failed", "dropped", "refused"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +31,10 @@ class EmitterStats:
     replayed: int
     """Spooled messages sent again from the spool and acknowledged by the broker."""
     failed: int
-    """Events that could not be encoded (lost: the caller's data was wrong), and send attempts the Kafka
-    client gave up on (not lost: those are spooled, or counted in ``dropped`` when they cannot be)."""
+    """Events lost because of what they are: refused at emit() (see ``refused``), or refused for good by
+    the Kafka client or the broker (too large, invalid record, not authorized for the topic), live or on
+    replay. An attempt the client gave up on for a reason that may pass (timeout, broker down, unknown
+    topic) is not a failure: that event is spooled (or dropped when it cannot be)."""
     dropped: int
     """Messages thrown away for good: the spool was full (``spool_max_bytes``), disabled, or unwritable,
     or the in-memory queue was full, or emit() was called after close()."""
@@ -39,16 +44,20 @@ class EmitterStats:
     """Bytes in the spool directory's segments (as of this emitter's last look)."""
     spool_corrupt: int = 0
     """Torn or corrupt segment tails skipped during replay (a crash mid-write); their events are lost."""
+    refused: int = 0
+    """Of ``failed``, the events emit() refused before sending: an unknown field, a value of the wrong
+    type, an encoded size over ``message.max.bytes``, an unreadable provider response. Not in ``emitted``."""
 
 
 class Counters:
     """Thread-safe increments; the delivery callback runs on the poll thread."""
 
-    __slots__ = ("_lock", "delivered", "dropped", "emitted", "failed", "replayed", "spooled")
+    __slots__ = ("_lock", "delivered", "dropped", "emitted", "failed", "refused", "replayed", "spooled")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.emitted = self.delivered = self.spooled = self.replayed = self.failed = self.dropped = 0
+        self.refused = 0
 
     def add(self, name: CounterName, n: int = 1) -> None:
         with self._lock:
