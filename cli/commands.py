@@ -11,6 +11,7 @@ from usagemeter.overrides_cmd import app as overrides_app
 from usagemeter.prices_cmd import app as prices_app
 from usagemeter.reprice_cmd import reprice_command
 from usagemeter.signals import restore_defaults
+from usagemeter.topics_cmd import app as topics_app
 from usagemeter.usage_cmd import usage_command
 from usagemeter.worker_cmd import migrate, serve, worker
 
@@ -36,6 +37,7 @@ app.command()(worker)
 app.command()(serve)
 app.command("usage")(usage_command)
 app.add_typer(kafka_app, name="kafka", help="Run a local single-node Kafka broker (no Docker needed).")
+app.add_typer(topics_app, name="topics", help="Kafka topics: create the events topic and its DLQ.")
 app.add_typer(dlq_app, name="dlq", help="Dead letters: list, count by reason, replay after a fix.")
 app.add_typer(overrides_app, name="overrides", help="Custom prices and client contracts: check or load the file.")
 app.add_typer(prices_app, name="prices", help="Price data: load a newer genai-prices snapshot, show prices in force.")

@@ -20,9 +20,20 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DataDir = Annotated[Path, typer.Option(help="Where the broker keeps its config, data, logs and pid file.")]
-Port = Annotated[int, typer.Option(help="The PLAINTEXT listener clients connect to, on 127.0.0.1.")]
-ControllerPort = Annotated[int, typer.Option(help="The KRaft controller listener, on 127.0.0.1.")]
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        envvar="USAGEMETER_LOCAL_KAFKA_DIR", help="Where the broker keeps its config, data, logs and pid file."
+    ),
+]
+Port = Annotated[
+    int,
+    typer.Option(envvar="USAGEMETER_LOCAL_KAFKA_PORT", help="The PLAINTEXT listener clients connect to, on 127.0.0.1."),
+]
+ControllerPort = Annotated[
+    int,
+    typer.Option(envvar="USAGEMETER_LOCAL_KAFKA_CONTROLLER_PORT", help="The KRaft controller listener, on 127.0.0.1."),
+]
 
 
 def _broker(data_dir: Path, port: int, controller_port: int) -> LocalKafka:

@@ -15,6 +15,9 @@ from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, Pri
 from usagemeter.consumers.store import connect
 from usagemeter.query.http import create_app
 from usagemeter.signals import stop_on_signals
+from usagemeter.topics_cmd import default_specs, describe, ensure_topics
+
+log = logging.getLogger("usagemeter.worker")
 
 MaxRows = Annotated[
     int | None, typer.Option(help="Flush a batch at this many messages [env USAGEMETER_WORKER_MAX_BATCH_ROWS].")
@@ -41,13 +44,16 @@ def worker(max_batch_rows: MaxRows = None, max_batch_wait_s: MaxWait = None) -> 
     stop = stop_on_signals()  # first: a stop during start-up ends the command after the step it is in
     _log_to_stderr()
     settings = _worker_settings(max_batch_rows, max_batch_wait_s)
-    store = ClickHouseSettings()
+    kafka, store = KafkaSettings(), ClickHouseSettings()
+    _ensure_topics(kafka)
+    if stop.is_set():
+        return
     client = prepare_store(store)
     if stop.is_set():
         return
     refresher = _price_refresher(store)
     try:
-        build_worker(KafkaSettings(), settings, client).run(stop)
+        build_worker(kafka, settings, client).run(stop)
     finally:
         if refresher:
             refresher.stop()
@@ -56,14 +62,19 @@ def worker(max_batch_rows: MaxRows = None, max_batch_wait_s: MaxWait = None) -> 
 def serve(
     max_batch_rows: MaxRows = None,
     max_batch_wait_s: MaxWait = None,
-    host: Annotated[str, typer.Option(help="Address the query API binds to.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the query API.")] = 8765,
+    host: Annotated[str, typer.Option(envvar="USAGEMETER_API_HOST", help="Address the query API binds to.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(envvar="USAGEMETER_API_PORT", help="Port of the query API.")] = 8765,
 ) -> None:
     """Worker and query API in one process: the mode for the embedded engine, whose directory one process owns."""
     stop = stop_on_signals()  # first: a stop during start-up ends the command after the step it is in
     _log_to_stderr()
     settings = _worker_settings(max_batch_rows, max_batch_wait_s)
-    store = ClickHouseSettings()
+    kafka, store = KafkaSettings(), ClickHouseSettings()
+    _ensure_topics(kafka)
+    if stop.is_set():
+        return
     client = prepare_store(store)
     if stop.is_set():
         return
@@ -73,12 +84,19 @@ def serve(
     api_thread = threading.Thread(target=api.run, name="usagemeter-api", daemon=True)
     api_thread.start()
     try:
-        build_worker(KafkaSettings(), settings, client).run(stop)
+        build_worker(kafka, settings, client).run(stop)
     finally:
         api.should_exit = True
         api_thread.join(10)
         if refresher:
             refresher.stop()
+
+
+def _ensure_topics(kafka: KafkaSettings) -> None:
+    """The topic and its DLQ, made when missing unless the operator manages them (USAGEMETER_KAFKA_CREATE_TOPICS)."""
+    if kafka.create_topics:
+        for line in describe(ensure_topics(kafka, default_specs(kafka))):
+            log.info("%s", line)
 
 
 def _log_to_stderr() -> None:

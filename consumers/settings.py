@@ -6,13 +6,41 @@ they never show up when settings are printed or logged.
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".var/usagemeter")
+
+
+class _OneLinePer(logging.Filter):
+    """librdkafka retries an unreachable broker several times a second: pass one line per interval and
+    say how many were held back, so a broker that is down is one line every few seconds, not a flood."""
+
+    def __init__(self, interval_s: float) -> None:
+        super().__init__()
+        self._interval_s = interval_s
+        self._last = -interval_s
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if now - self._last < self._interval_s:
+            self._held += 1
+            return False
+        if self._held:
+            record.msg, record.args = f"{record.getMessage()} (+{self._held} lines held back)", None
+        self._last, self._held = now, 0
+        return True
+
+
+KAFKA_LOG = logging.getLogger("usagemeter.kafka")
+"""librdkafka's own log, for every client made from ``client_config()`` (rate-limited; silence it by level)."""
+KAFKA_LOG.addFilter(_OneLinePer(10.0))
 
 
 class ClickHouseSettings(BaseSettings):
@@ -54,10 +82,18 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    create_topics: bool = Field(
+        default=True,
+        description="worker/serve create the topic and its DLQ when missing; false when the operator manages them.",
+    )
 
-    def client_config(self) -> dict[str, str]:
-        """librdkafka settings shared by every client the worker makes."""
-        config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka settings shared by every client usagemeter makes, its log routed through ``KAFKA_LOG``."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            "logger": KAFKA_LOG,
+        }
         if self.sasl_mechanism:
             config["sasl.mechanism"] = self.sasl_mechanism
         if self.sasl_username:
@@ -79,6 +115,23 @@ class WorkerSettings(BaseSettings):
         le=7 * 86_400,
         description="How long an inserted event_id is remembered: a re-send within it is dropped. Memory: "
         "16 bytes an id (a day at 1,000 events/s is 1.4 GB); ClickHouse keeps ids 8 days, hence the limit.",
+    )
+    max_dead_letter_ratio: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Stop, committing nothing, when a batch of at least dead_letter_ratio_min_rows messages "
+        "has a larger share of bad ones: a bug or a new schema that dead-letters the stream is lost revenue.",
+    )
+    dead_letter_ratio_min_rows: int = Field(
+        default=100, ge=1, description="Smallest batch the dead-letter ratio is judged on."
+    )
+    dead_letter_max_bytes: int = Field(
+        default=1_000_000,
+        ge=10_000,
+        le=100_000_000,
+        description="Largest dead letter produced (the DLQ producer's message.max.bytes; keep it at most the "
+        "DLQ topic's max.message.bytes): a larger one keeps its headers, size and SHA-256 and a prefix of the value.",
     )
 
 
