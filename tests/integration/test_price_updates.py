@@ -84,6 +84,7 @@ BAD_SNAPSHOTS = [
     pytest.param(b"{not json", "is not JSON", id="not JSON"),
     pytest.param(b'{"providers": []}', "non-empty JSON array of providers", id="an object, not the array"),
     pytest.param(b"[]", "non-empty JSON array of providers", id="empty"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, "nested too deeply", id="nested too deeply"),
     pytest.param(with_model({"input_mtok": "lots"}), "not valid genai-prices data", id="a price that is no number"),
     pytest.param(
         json.dumps([{**installed_raw()[0], "models": [{"id": "x"}]}]).encode(),
