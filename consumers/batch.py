@@ -13,6 +13,8 @@ holds back for the next batch every message past a cut and every message of anot
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import cast
 
@@ -21,9 +23,22 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from usagemeter.schemas.validation import Rejection
 from usagemeter.schemas.wire import HEADER_LEN, fingerprint_of
 
+log = logging.getLogger(__name__)
+_REPORT_EVERY_S = 60.0
+_last_reported: dict[int, float] = {}
+"""Consumer error code → when it was last logged: each kind at most once a minute."""
 _NOT_AVRO = Rejection("not_avro", "the value does not start with the Avro single-object marker C3 01")
 
 TopicPartition = tuple[str, int]
+
+
+def _report(err: KafkaError) -> None:
+    if err.code() == KafkaError._PARTITION_EOF:
+        return
+    now = time.monotonic()
+    if now - _last_reported.get(err.code(), -_REPORT_EVERY_S) >= _REPORT_EVERY_S:
+        _last_reported[err.code()] = now
+        log.warning("consumer: %s (repeats are not logged for %.0f s)", err.str(), _REPORT_EVERY_S)
 
 
 def value_of(msg: Message) -> bytes:
@@ -33,12 +48,14 @@ def value_of(msg: Message) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Slice:
-    """The offsets [first, last] of one partition that one batch covers."""
+    """The offsets [first, last] of one partition that one batch covers, and the reference time (UTC µs)
+    its time rules are judged by: fixed when the slice is first written, kept in the ingest ledger."""
 
     topic: str
     partition: int
     first: int
     last: int
+    reference_us: int = 0
 
     @property
     def name(self) -> str:
@@ -67,6 +84,7 @@ class SchemaGroup:
 class Batch:
     __slots__ = (
         "_cuts",
+        "_references",
         "_released",
         "_seen",
         "duplicates",
@@ -74,12 +92,21 @@ class Batch:
         "held",
         "invalid",
         "offsets",
+        "reference_us",
         "size",
         "started_at",
     )
 
-    def __init__(self, started_at: float, cuts: dict[TopicPartition, int] | None = None) -> None:
+    def __init__(
+        self,
+        started_at: float,
+        cuts: dict[TopicPartition, int] | None = None,
+        references: dict[TopicPartition, int] | None = None,
+    ) -> None:
         self.started_at = started_at
+        self.reference_us = 0
+        """The clock of this batch's time rules (UTC µs), set once when it is submitted; a slice read again
+        after a crash keeps the one the ledger recorded for it (``references``)."""
         self.groups: dict[tuple[TopicPartition, bytes], SchemaGroup] = {}
         """(topic-partition, writer fingerprint) → its messages, first occurrence of each key, in order."""
         self.invalid: list[tuple[Message, Rejection]] = []
@@ -90,6 +117,7 @@ class Batch:
         self.duplicates = 0
         self.size = 0
         self._cuts = dict(cuts or {})
+        self._references = dict(references or {})
         self._released: set[TopicPartition] = set()
         self._seen: dict[TopicPartition, set[bytes]] = {}
 
@@ -98,9 +126,10 @@ class Batch:
         for msg in messages:
             err = msg.error()
             if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise KafkaException(err)
+                if err.fatal():
+                    raise KafkaException(err)
+                _report(err)  # a broker gone or a topic missing: librdkafka retries, the batch goes on
+                continue
             where = (cast(str, msg.topic()), cast(int, msg.partition()))
             offset = cast(int, msg.offset())
             cut = cuts.get(where)
@@ -142,11 +171,13 @@ class Batch:
             if where not in self._released and self.offsets.get(where, (0, -1))[1] < cut
         ]
 
-    def add_cuts(self, cuts: dict[TopicPartition, int]) -> None:
+    def add_cuts(self, cuts: dict[TopicPartition, int], references: dict[TopicPartition, int]) -> None:
         """Cuts for partitions assigned while this batch was open (none of their messages is in it yet)."""
         for where, cut in cuts.items():
             if where not in self.offsets:
                 self._cuts[where] = cut
+                if where in references:
+                    self._references[where] = references[where]
 
     def cut_partitions(self) -> list[TopicPartition]:
         return list(self._cuts)
@@ -172,8 +203,11 @@ class Batch:
         """A cut partition's slice ends at the cut even when its last messages were compacted away, so
         that its name matches the ledger's."""
         first, last = self.offsets[where]
-        return Slice(where[0], where[1], first, max(last, self._cuts.get(where, last)))
+        reference = self._references.get(where, self.reference_us)
+        return Slice(where[0], where[1], first, max(last, self._cuts.get(where, last)), reference)
 
     def token(self, where: TopicPartition, fingerprint: bytes) -> str:
-        """Insert deduplication token of one group: the same slice read again gives the same token."""
-        return f"{fingerprint.hex()}|{self.slice_of(where).name}"
+        """Insert deduplication token of one group: the same slice read again gives the same token. It
+        carries the reference time to the staging view (``|t=``), which judges the time rules by it."""
+        piece = self.slice_of(where)
+        return f"{fingerprint.hex()}|{piece.name}|t={piece.reference_us}"

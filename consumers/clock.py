@@ -13,8 +13,6 @@ class Clock(Protocol):
         """Wall-clock UTC microseconds since the epoch."""
         ...
 
-    def sleep(self, seconds: float) -> None: ...
-
 
 class SystemClock:
     def monotonic(self) -> float:
@@ -22,6 +20,3 @@ class SystemClock:
 
     def now_us(self) -> int:
         return time.time_ns() // 1000
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)

@@ -5,9 +5,11 @@ Three layers, each covering what the one before cannot:
 1. within a batch, a repeated key is skipped (``Batch.add``);
 2. across batches, ids inserted by the partition within the window (24 h by default) are dropped before
    the insert (``IdWindow``), since materialized views count every inserted row;
-3. across crashes, the slice that may have been in flight is cut at the same offsets again (the ledger)
-   and its ids are left out of the rebuilt window, so the re-read makes the same blocks as the first
-   attempt, with the same tokens, and each table keeps exactly one copy, however far the first attempt got.
+3. across crashes, the slice that may have been in flight is cut at the same offsets again (the ledger),
+   with the same reference time, and its ids are left out of the rebuilt window, so the re-read makes the
+   same blocks as the first attempt, with the same tokens, and each table keeps exactly one copy, however
+   far the first attempt got; a slice the ledger marks completed keeps its ids in the window instead, so
+   a re-read drops them whatever the tokens.
 
 The window must hold exactly the ids ClickHouse has recorded in ``ingested_ids`` (events that passed
 validation), so that a window rebuilt after a restart filters a slice exactly as the lost one did.
@@ -52,27 +54,34 @@ class Deduplicator:
         self._ledger = ledger
         self._window_s = window_s
         self._windows: dict[TopicPartition, IdWindow] = {}
-        self._cuts: dict[TopicPartition, list[int]] = {}
+        self._cuts: dict[TopicPartition, list[tuple[int, int | None]]] = {}
+        """Partition → the cuts its next batches must end at, each with the reference time of its slice."""
 
     def assign(self, topic: str, committed: dict[int, int], now: float) -> None:
         """Loads what a newly assigned partition's past owner left: its last cut and its window of ids.
 
-        ``committed`` maps each partition to its committed offset (negative when the group has none).
+        ``committed`` maps each partition to its committed offset (negative when the group has none). A
+        last slice the ledger marks completed is not cut again: all of it is in the store, so its ids stay
+        in the window and a re-read drops them (the second line of defence, should its blocks' tokens not
+        be recognised).
         """
         last = self._ledger.last_slices(topic, list(committed))
         since = datetime.fromtimestamp(now, UTC) - timedelta(seconds=self._window_s * 9 / 8)
         for partition, offset in committed.items():
             where = (topic, partition)
-            pending = last.get(partition)
+            recorded = last.get(partition)
+            pending = None if recorded is None or recorded.completed else recorded.slice
             if pending is not None and pending.first < max(offset, 0):
                 pending = None  # written and committed: nothing to cut again
-            cuts = []
+            cuts: list[tuple[int, int | None]] = []
             if pending is not None:
                 if pending.first > max(offset, 0):
                     # Offsets behind the ledger (lost or reset): end a batch just before the slice.
-                    cuts.append(pending.first - 1)
-                cuts.append(pending.last)
+                    cuts.append((pending.first - 1, None))
+                cuts.append((pending.last, pending.reference_us))
                 log.info("partition %s/%d: re-reading slice %s with its original cut", topic, partition, pending.name)
+            elif recorded is not None and recorded.slice.last >= max(offset, 0):
+                log.info("partition %s/%d: slice %s is all in the store", topic, partition, recorded.slice.name)
             self._cuts[where] = cuts
             recent = self._ledger.recent_ids(topic, partition, since, None if pending is None else pending.first)
             window = self._windows[where] = IdWindow(self._window_s)
@@ -85,7 +94,11 @@ class Deduplicator:
 
     def cuts(self) -> dict[TopicPartition, int]:
         """Where the next batch must end, per partition with a pending cut."""
-        return {where: cuts[0] for where, cuts in self._cuts.items() if cuts}
+        return {where: cuts[0][0] for where, cuts in self._cuts.items() if cuts}
+
+    def references(self) -> dict[TopicPartition, int]:
+        """The reference time of each slice the next batch re-forms, as its first attempt had it."""
+        return {where: cuts[0][1] for where, cuts in self._cuts.items() if cuts and cuts[0][1] is not None}
 
     def cut_done(self, wheres: Sequence[TopicPartition]) -> None:
         for where in wheres:

@@ -29,27 +29,51 @@ class RecentIds:
     at: np.typing.NDArray[np.float64]
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A partition's newest slice in the ledger, and whether all of it reached the store."""
+
+    slice: Slice
+    completed: bool
+
+
 class Ledger:
     def __init__(self, client: Client) -> None:
         self._client = client
 
     def record(self, slices: Sequence[Slice]) -> None:
         """Writes the cuts of a batch about to be inserted (idempotent: a retry writes the same rows)."""
+        self._write(slices, completed=False)
+
+    def complete(self, slices: Sequence[Slice]) -> None:
+        """Marks the slices of a batch whose every insert and dead letter is done, before its commit."""
+        self._write(slices, completed=True)
+
+    def _write(self, slices: Sequence[Slice], *, completed: bool) -> None:
         self._client.insert(
             "ingest_ledger",
-            [[s.topic, s.partition, s.first, s.last] for s in slices],
-            column_names=["topic", "partition", "first_offset", "last_offset"],
-            settings={"async_insert": 0, "insert_deduplication_token": "ledger|" + ",".join(s.name for s in slices)},
+            [[s.topic, s.partition, s.first, s.last, s.reference_us, int(completed)] for s in slices],
+            column_names=["topic", "partition", "first_offset", "last_offset", "reference_us", "completed"],
+            settings={
+                "async_insert": 0,
+                "insert_deduplication_token": f"ledger|{int(completed)}|" + ",".join(s.name for s in slices),
+            },
         )
 
-    def last_slices(self, topic: str, partitions: Sequence[int]) -> dict[int, Slice]:
+    def last_slices(self, topic: str, partitions: Sequence[int]) -> dict[int, Recorded]:
         """The newest recorded slice of each partition: the only one that can have been in flight."""
         rows = self._client.query(
-            "SELECT partition, max(first_offset), argMax(last_offset, first_offset) FROM ingest_ledger"
+            "SELECT partition, max(first_offset), argMax(last_offset, first_offset),"
+            " argMax(reference_us, first_offset),"
+            " argMax(completed, (first_offset, completed))"
+            " FROM ingest_ledger"
             " WHERE topic = {topic:String} AND partition IN {partitions:Array(UInt32)} GROUP BY partition",
             parameters={"topic": topic, "partitions": list(partitions)},
         ).result_rows
-        return {int(p): Slice(topic, int(p), int(first), int(last)) for p, first, last in rows}
+        return {
+            int(p): Recorded(Slice(topic, int(p), int(first), int(last), int(reference)), bool(done))
+            for p, first, last, reference, done in rows
+        }
 
     def recent_ids(self, topic: str, partition: int, since: datetime, excluding_slice: int | None) -> RecentIds:
         """Ids the partition inserted since ``since``, except those of the slice starting at ``excluding_slice``

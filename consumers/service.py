@@ -12,6 +12,7 @@ import threading
 from clickhouse_connect.driver.client import Client
 
 from usagemeter.consumers import migrations, pricebook
+from usagemeter.consumers.errors import StoreInUse
 from usagemeter.consumers.overrides_watch import OverridesWatcher
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, OverridesSettings, WorkerSettings
 from usagemeter.consumers.store import connect
@@ -22,11 +23,19 @@ log = logging.getLogger("usagemeter.worker")
 
 
 def prepare_store(settings: ClickHouseSettings) -> Client:
-    """Connects, applies missing migrations, and loads the bundled price book when none is loaded yet."""
+    """Connects, applies missing migrations, and loads the bundled price book when none is loaded yet.
+
+    After migrations an embedded engine is closed and opened again, so that this process computes the
+    deduplication block ids that any later process computes for the same tokens: measured, a process
+    that changed the view chain (``ALTER ... MODIFY QUERY``) gets other ids than one that loaded the views
+    from disk, and a block it inserted and another process retried was stored twice.
+    """
     client = connect(settings)
     applied = migrations.apply(client)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
+        if settings.embedded:
+            client = reopen_engine(client, settings)
     # Both halves: a start killed between writing prices and aliases must load the book again.
     loaded = client.query("SELECT (SELECT count() FROM price_cell_current), (SELECT count() FROM model_alias_current)")
     if not all(loaded.result_rows[0]):
@@ -34,6 +43,25 @@ def prepare_store(settings: ClickHouseSettings) -> Client:
         log.info("loaded price book v%d: %d prices, %d aliases", stats.book_version, stats.price_rows, stats.alias_rows)
     watch_overrides(settings, OverridesSettings())
     return client
+
+
+def reopen_engine(client: Client, settings: ClickHouseSettings) -> Client:
+    """Closes the embedded engine and opens it from disk; raises when another handle kept it open.
+
+    A Memory table's rows live only as long as the engine: one written before and found after means the
+    engine was never closed, and inserting now could count a retried block twice.
+    """
+    client.command("CREATE TABLE IF NOT EXISTS engine_restart_probe (at DateTime64(6)) ENGINE = Memory")
+    client.command("INSERT INTO engine_restart_probe VALUES (now64(6))")
+    client.close()
+    fresh = connect(settings)
+    if fresh.query("SELECT count() FROM engine_restart_probe").result_rows[0][0]:
+        fresh.command("TRUNCATE TABLE engine_restart_probe")
+        raise StoreInUse(
+            "the store's engine stayed open after migrating (another connection in this process holds it); "
+            "run `usagemeter migrate` first, then start this process again"
+        )
+    return fresh
 
 
 def watch_overrides(store: ClickHouseSettings, settings: OverridesSettings) -> OverridesWatcher | None:

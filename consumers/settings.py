@@ -108,6 +108,9 @@ class WorkerSettings(BaseSettings):
 
     max_batch_rows: int = Field(default=100_000, ge=1, le=1_000_000, description="Flush a batch at this many messages.")
     max_batch_wait_s: float = Field(default=1.0, gt=0, le=60, description="Flush a non-empty batch this old.")
+    start_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="How long start-up waits for Kafka and ClickHouse to answer."
+    )
     insert_retry_max_s: float = Field(default=30.0, gt=0, description="Longest back-off between insert retries.")
     dedup_window_s: float = Field(
         default=86_400,

@@ -6,9 +6,11 @@ import re
 from typing import Final
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError
+from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError, ProgrammingError
 
+from usagemeter.consumers.avro_block import container
 from usagemeter.consumers.errors import BlockRejected, StoreUnavailable
+from usagemeter.schemas import WriterSchema
 
 STAGING_TABLE: Final = "usage_staging"
 # ClickHouse error codes that mean "this server, now", not "this data": the same bytes may pass later.
@@ -59,10 +61,17 @@ class ClickHouseSink:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def insert(self, avro_container: bytes, token: str) -> None:
+    def insert(self, schema: WriterSchema, bodies: list[bytes], token: str) -> None:
+        """One block of ``bodies``, deduplicated by ``token`` in every table the views write to."""
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": token}
         try:
-            self._client.raw_insert(STAGING_TABLE, None, avro_container, fmt="Avro", settings=settings)
+            self._client.raw_insert(
+                STAGING_TABLE, None, container(schema, bodies, token), fmt="Avro", settings=settings
+            )
+        except ProgrammingError:  # a closed client or a misuse: a bug, which must stop the worker
+            raise
+        except OperationalError as exc:  # the connection, not the data
+            raise StoreUnavailable(_first_line(str(exc))) from exc
         except DatabaseError as exc:
             if _is_data_error(str(exc)):
                 raise BlockRejected(_first_line(str(exc))) from exc
@@ -72,8 +81,12 @@ class ClickHouseSink:
 
 
 def _is_data_error(message: str) -> bool:
+    """A server error with a code not listed as the store's, or an error with no code at all: the chDB
+    client raises one without ``Code: N`` when the engine's message quotes bytes of the block that are not
+    UTF-8, which only data does. Should it be the store after all, triage finds no bad event and the
+    writer's bisection says so (``BatchWriter``), so a wrong guess costs a triage, never an event."""
     match = _CODE.search(message)
-    return match is not None and int(match.group(1)) not in _STORE_ERROR_CODES
+    return match is None or int(match.group(1)) not in _STORE_ERROR_CODES
 
 
 def _first_line(message: str) -> str:

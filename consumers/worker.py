@@ -21,7 +21,7 @@ from usagemeter.consumers.batch import Batch
 from usagemeter.consumers.clock import Clock, SystemClock
 from usagemeter.consumers.dead_letters import DeadLetters
 from usagemeter.consumers.dedup import Admitted, Deduplicator
-from usagemeter.consumers.errors import StoreUnavailable
+from usagemeter.consumers.errors import StopRequested, StoreUnavailable
 from usagemeter.consumers.ledger import Ledger
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.consumers.sink import ClickHouseSink
@@ -60,14 +60,20 @@ class Worker:
         static = {"group.instance.id": kafka.group_instance_id} if kafka.group_instance_id else {}
         self._consumer = Consumer({**_CONSUMER_DEFAULTS, **kafka.client_config(), "group.id": kafka.group_id, **static})
         dlq_producer = Producer(
-            {**kafka.client_config(), "enable.idempotence": True, "acks": "all", "log.connection.close": False}
+            {
+                **kafka.client_config(),
+                "enable.idempotence": True,
+                "acks": "all",
+                "log.connection.close": False,
+                "message.max.bytes": settings.dead_letter_max_bytes,
+            }
         )
         ledger = Ledger(client)
-        self._writer = BatchWriter(
-            ClickHouseSink(client), ledger, DeadLetters(dlq_producer, kafka.dlq_topic), self._clock
-        )
+        dead_letters = DeadLetters(dlq_producer, kafka.dlq_topic, settings.dead_letter_max_bytes)
+        self._writer = BatchWriter(ClickHouseSink(client), ledger, dead_letters, settings)
         self._dedup = Deduplicator(ledger, settings.dedup_window_s)
         self._batch = Batch(self._clock.monotonic())
+        self._stop = threading.Event()
         self._held: list[Message] = []
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagemeter-write")
         self._in_flight: tuple[Batch, Admitted, Future[WriteResult]] | None = None
@@ -82,18 +88,28 @@ class Worker:
         }
 
     def run(self, stop: threading.Event) -> None:
-        """Consumes until ``stop`` is set, then drains: inserts and commits what it holds, and leaves the group."""
+        """Consumes until ``stop`` is set, then drains: inserts and commits what it holds, and leaves the group.
+
+        A stop while ClickHouse is unavailable ends the insert retries: what is not written is not
+        committed, and the partitions' next owner reads it again (the ledger makes that exact).
+        """
+        self._stop = stop
         self._consumer.subscribe([self._kafka.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not stop.is_set():
                 self._poll_once()
             self.flush()
+        except StopRequested:
+            log.warning("stopped while ClickHouse was unavailable: the batch in flight is not committed")
         finally:
             self._writes.shutdown(wait=True)
             self._consumer.close()
 
     def _poll_once(self) -> None:
-        wait = self._settings.max_batch_wait_s - (self._clock.monotonic() - self._batch.started_at)
+        before = self._clock.monotonic()
+        # An empty batch has no age: wait for messages as long as a write in flight allows.
+        age = before - self._batch.started_at if self._batch.size else 0.0
+        wait = self._settings.max_batch_wait_s - age
         room = self._settings.max_batch_rows - self._batch.size
         unreached = self._batch.unreached_cuts()
         if unreached:
@@ -108,7 +124,7 @@ class Worker:
         self._held = []
         if messages:
             if not self._batch.size:
-                self._batch.started_at = self._clock.monotonic()
+                self._batch.started_at = before  # the first of them may have arrived as the wait began
             self._batch.add(messages)
         full = self._batch.size >= self._settings.max_batch_rows
         old = self._clock.monotonic() - self._batch.started_at >= self._settings.max_batch_wait_s
@@ -135,10 +151,11 @@ class Worker:
         for where in batch.unreached_cuts():
             batch.drop_partition(where)  # only when stopping or revoked: the next owner reads it again
         self._dedup.cut_done(batch.cut_partitions())
-        self._batch = Batch(self._clock.monotonic(), self._dedup.cuts())
+        self._batch = Batch(self._clock.monotonic(), self._dedup.cuts(), self._dedup.references())
         self._held = batch.held + self._held
         if not batch.offsets:
             return
+        batch.reference_us = self._clock.now_us()
         admitted = self._dedup.drop_seen(batch)
         self._in_flight = (batch, admitted, self._writes.submit(self._write_with_retry, batch))
 
@@ -199,7 +216,8 @@ class Worker:
                 return self._writer.write(batch)
             except StoreUnavailable as exc:
                 log.warning("ClickHouse unavailable (%s); retrying the same block in %.1f s", exc, backoff)
-                self._clock.sleep(backoff)
+                if self._stop.wait(backoff):
+                    raise StopRequested from exc
                 backoff = min(backoff * 2, self._settings.insert_retry_max_s)
 
     def _release_compacted_cuts(self, unreached: list[tuple[str, int]]) -> None:
@@ -217,7 +235,7 @@ class Worker:
         for topic in {tp.topic for tp in committed}:
             offsets = {tp.partition: tp.offset for tp in committed if tp.topic == topic}
             self._dedup.assign(topic, offsets, self._clock.now_us() / 1e6)
-        self._batch.add_cuts(self._dedup.cuts())
+        self._batch.add_cuts(self._dedup.cuts(), self._dedup.references())
         log.info("assigned %s", ", ".join(f"{tp.topic}/{tp.partition}@{tp.offset}" for tp in committed))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

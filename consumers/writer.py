@@ -1,8 +1,11 @@
 """Writes one batch to ClickHouse: every acceptable event inserted once, every other one dead-lettered.
 
-The batch's cut of each partition goes to the ingest ledger first. Then each (partition, writer schema)
-group becomes one Avro block and one insert, its deduplication token naming the partition's slice, so a
-retry of the same batch, or the same slice read again after a crash, is dropped by every table.
+The batch's cut of each partition goes to the ingest ledger first, with the reference time its time rules
+are judged by. Then each (partition, writer schema) group becomes one Avro block and one insert, its
+deduplication token naming the partition's slice, so a retry of the same batch, or the same slice read
+again after a crash, is dropped by every table. Once every insert and dead letter is done, the ledger
+marks the slices completed. A batch whose share of bad messages passes ``max_dead_letter_ratio`` is not
+dead-lettered: the writer raises, so that nothing is committed and a person looks.
 When the engine rejects a block, ``triage`` finds the bad messages in Python; the rest is inserted as
 one block, and if the engine still refuses it (its rules and Python's disagree at an edge, such as a
 time limit passing between the two), the block is bisected down to the messages it refuses.
@@ -16,12 +19,11 @@ from dataclasses import dataclass, field
 from confluent_kafka import Message
 
 from usagemeter.consumers import triage
-from usagemeter.consumers.avro_block import container
 from usagemeter.consumers.batch import Batch, SchemaGroup, value_of
-from usagemeter.consumers.clock import Clock
 from usagemeter.consumers.dead_letters import DeadLetters
-from usagemeter.consumers.errors import BlockRejected, StoreUnavailable
+from usagemeter.consumers.errors import BlockRejected, DeadLetterRatioExceeded, StoreUnavailable
 from usagemeter.consumers.ledger import Ledger
+from usagemeter.consumers.settings import WorkerSettings
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.schemas import WriterSchema, by_fingerprint
 from usagemeter.schemas.validation import Rejection
@@ -41,18 +43,22 @@ class WriteResult:
 
 
 class BatchWriter:
-    def __init__(self, sink: ClickHouseSink, ledger: Ledger, dead_letters: DeadLetters, clock: Clock) -> None:
+    def __init__(
+        self, sink: ClickHouseSink, ledger: Ledger, dead_letters: DeadLetters, settings: WorkerSettings
+    ) -> None:
         self._sink = sink
         self._ledger = ledger
         self._dead_letters = dead_letters
-        self._clock = clock
+        self._max_ratio = settings.max_dead_letter_ratio
+        self._ratio_min_rows = settings.dead_letter_ratio_min_rows
 
     def write(self, batch: Batch) -> WriteResult:
         """Inserts every group, then makes the dead letters durable. Raises before anything is committed
         if either fails; the caller commits the batch's offsets only after this returns."""
         inserted = triaged = 0
         rejected: list[tuple[Message, Rejection]] = list(batch.invalid)
-        self._ledger.record(batch.slices())
+        slices = batch.slices()
+        self._ledger.record(slices)
         for (where, fingerprint), group in batch.groups.items():
             if not group.messages:
                 continue
@@ -61,25 +67,37 @@ class BatchWriter:
                 reason = Rejection("unknown_schema", f"writer schema fingerprint {fingerprint.hex()} is not known")
                 rejected.extend((msg, reason) for msg in group.messages)
                 continue
-            ok, bad, was_triaged = self._insert_group(schema, group, batch.token(where, fingerprint))
+            token = batch.token(where, fingerprint)
+            ok, bad, was_triaged = self._insert_group(schema, group, token, batch.slice_of(where).reference_us)
             inserted += ok
             triaged += was_triaged
             rejected.extend(bad)
+        self._check_ratio(len(rejected), batch.size)
         for msg, rejection in rejected:
             self._dead_letters.send(msg, rejection)
         self._dead_letters.flush()
+        self._ledger.complete(slices)
         where_rejected = {(str(m.topic()), int(m.partition() or 0), int(m.offset() or 0)) for m, _ in rejected}
         return WriteResult(inserted, len(rejected), batch.duplicates, triaged, where_rejected)
 
+    def _check_ratio(self, bad: int, size: int) -> None:
+        if size >= self._ratio_min_rows and bad > self._max_ratio * size:
+            raise DeadLetterRatioExceeded(
+                f"{bad} of {size} messages in one batch are invalid, more than USAGEMETER_WORKER_MAX_DEAD_LETTER_RATIO"
+                f" ({self._max_ratio:g}); stopping without committing them (see the log for the reasons)"
+            )
+
     def _insert_group(
-        self, schema: WriterSchema, group: SchemaGroup, token: str
+        self, schema: WriterSchema, group: SchemaGroup, token: str, reference_us: int
     ) -> tuple[int, list[tuple[Message, Rejection]], bool]:
         try:
-            self._sink.insert(container(schema, group.bodies), token)
+            self._sink.insert(schema, group.bodies, token)
             return len(group.bodies), [], False
         except BlockRejected as exc:
             log.warning("block of %d events rejected (%s); triaging", len(group.bodies), exc)
-        good, bad = triage.split(schema, group.messages, self._clock.now_us())
+        good, bad = triage.split(schema, group.messages, reference_us)
+        reasons = sorted({rejection.reason for _, rejection in bad})
+        log.warning("triage: %d of %d events refused (%s)", len(bad), len(group.messages), ", ".join(reasons) or "none")
         refused = self._insert_bisecting(schema, good, f"{token}|triaged", _Bisection())
         return len(good) - len(refused), bad + refused, True
 
@@ -91,7 +109,7 @@ class BatchWriter:
         first, last = messages[0], messages[-1]
         part_token = f"{token}|{first.partition()}:{first.offset()}-{last.partition()}:{last.offset()}|{len(messages)}"
         try:
-            self._sink.insert(_block(schema, messages), part_token)
+            self._sink.insert(schema, [value_of(msg)[HEADER_LEN:] for msg in messages], part_token)
             tally.accepted += 1
             return []
         except BlockRejected as exc:
@@ -118,6 +136,3 @@ class _Bisection:
     accepted: int = 0
     refused_singles: int = 0
 
-
-def _block(schema: WriterSchema, messages: list[Message]) -> bytes:
-    return container(schema, [value_of(msg)[HEADER_LEN:] for msg in messages])

@@ -30,6 +30,7 @@ RejectReason = Literal[
     "unknown_operation",
     "unknown_status",
     "oversized_labels",
+    "oversized_field",
     "invalid_cost",
     "rejected_by_engine",
 ]
@@ -73,6 +74,17 @@ MAX_AGE_US: Final = 1_096 * 86_400 * 1_000_000
 MAX_LABELS: Final = 64
 MAX_LABEL_KEY_BYTES: Final = 128
 MAX_LABEL_VALUE_BYTES: Final = 1024
+MAX_FIELD_BYTES: Final = {
+    **dict.fromkeys(
+        ("client_id", "user_id", "request_id", "session_id", "service", "provider", "model", "operation", "status"),
+        256,
+    ),
+    "cost_label": 256,
+    "error": 8192,
+    "service_tier": 64,
+}
+"""Longest value of each string field, in UTF-8 bytes: an aggregate key or an error text of megabytes is
+a bug upstream, and would make every table and report that holds it as large (``oversized_field``)."""
 MAX_COST_USD: Final = 1_000_000
 COST_PATTERN: Final = re.compile(r"[0-9]{1,7}([.][0-9]{1,18})?")
 """A caller-given cost: plain digits, at most 18 decimals (the cost columns' scale), no sign or exponent."""
@@ -132,8 +144,23 @@ def _cost_problem(cost: str | None) -> Rejection | None:
     return None
 
 
+def _field_problem(record: Mapping[str, Any]) -> Rejection | None:
+    for name, limit in MAX_FIELD_BYTES.items():
+        size = len(str(record.get(name) or "").encode())
+        if size > limit:
+            return Rejection("oversized_field", f"{name} is {size} bytes, at most {limit} allowed")
+    return None
+
+
 def check_record(record: Mapping[str, Any], now_us: int) -> Rejection | None:
-    """The first rule a decoded event breaks, or None when it is acceptable."""
+    """The first rule a decoded event breaks, or None when it is acceptable.
+
+    ``now_us`` is the clock the time rules use: the worker passes its slice's reference time (kept in the
+    ingest ledger) so that a retry judges an event exactly as the first attempt did.
+    """
+    problem = _field_problem(record)
+    if problem:
+        return problem
     if not record["client_id"]:
         return Rejection("missing_client_id", "client_id is empty")
     if not record["model"]:

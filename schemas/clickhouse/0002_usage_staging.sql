@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS usage_staging
     labels Map(String, String),
     cache_write_1h_tokens Int64 DEFAULT 0,
     service_tier String DEFAULT '',
-    cost_label String DEFAULT ''
+    cost_label String DEFAULT '',
+    -- Not an event field: the worker appends it to every body (consumers/avro_block.py), so the view can
+    -- tell that each body held exactly one record.
+    usagemeter_marker FixedString(8) DEFAULT ''
 )
 ENGINE = Null;

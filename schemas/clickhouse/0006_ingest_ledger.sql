@@ -3,15 +3,21 @@
 -- Where each batch was cut in each partition, written BEFORE the batch is inserted: after a crash the
 -- worker cuts the slice that may have been in flight at the same offsets again, so the re-read makes
 -- the same blocks with the same deduplication tokens, and every table drops what it already has.
+-- The same slice is written again with completed = 1 once all of it is in the store (second line of
+-- defence: such a slice is never inserted again, its events are dropped by the dedup window instead).
+-- reference_us (UTC microseconds) is the clock the slice's time rules (event_time_future, _too_old) are judged by, so
+-- that a retry, by this worker or the next, gets the same verdicts.
 CREATE TABLE IF NOT EXISTS ingest_ledger
 (
     topic LowCardinality(String),
     partition UInt32,
     first_offset UInt64,
     last_offset UInt64,
+    reference_us Int64,
+    completed UInt8 DEFAULT 0,
     written_at DateTime('UTC') DEFAULT now()
 )
-ENGINE = ReplacingMergeTree
+ENGINE = ReplacingMergeTree(completed)
 ORDER BY (topic, partition, first_offset)
 TTL written_at + INTERVAL 30 DAY;
 
@@ -32,7 +38,8 @@ ORDER BY (topic, partition, ingested_at)
 TTL ingested_at + INTERVAL 8 DAY
 SETTINGS non_replicated_deduplication_window = 10000;
 
--- The worker's insert token is "<fingerprint>|<topic>/<partition>:<first>-<last>[|...]" (consumers/batch.py).
+-- The worker's insert token is "<fingerprint>|<topic>/<partition>:<first>-<last>|t=<reference µs>[|...]"
+-- (consumers/batch.py).
 CREATE MATERIALIZED VIEW IF NOT EXISTS ingested_ids_from_events TO ingested_ids AS
 WITH extractGroups(getSetting('insert_deduplication_token'), '^[0-9a-f]*[|]([A-Za-z0-9._-]+)/([0-9]+):([0-9]+)-') AS slice
 SELECT

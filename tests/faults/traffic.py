@@ -24,7 +24,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from usagemeter.consumers.avro_block import container
+from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.schemas import CURRENT
 from usagemeter.schemas.wire import HEADER_LEN, encode
 
@@ -141,7 +141,7 @@ def reference_aggregates(client: Client, unique: list[Event]) -> dict[tuple[str,
     chunk = 100_000
     for start in range(0, len(unique), chunk):
         bodies = [event.value[HEADER_LEN:] for event in unique[start : start + chunk]]
-        client.raw_insert("usage_staging", None, container(CURRENT, bodies), fmt="Avro", settings={"async_insert": 0})
+        ClickHouseSink(client).insert(CURRENT, bodies, f"reference|{start}")
     return aggregates(client, "usage_15m_by_user")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -55,11 +56,17 @@ def _record(schema: WriterSchema, i: int) -> dict[str, Any]:
     return record
 
 
+TOKEN = "abc|usage.events/0:1-2|t=5"
+
+
 def _read(container: bytes) -> list[dict[str, Any]]:
-    """The container's records with logical types undone: the header's schema has them, the records had not."""
+    """The container's records with logical types undone (the header's schema has them, the records had
+    not), each checked for the marker of ``TOKEN`` and returned without it."""
+    records = cast(list[dict[str, Any]], list(fastavro.reader(io.BytesIO(container))))
+    assert all(record.pop("usagemeter_marker") == avro_block.marker_of(TOKEN) for record in records)
     return [
         record | {"event_id": str(record["event_id"]), "event_time": (record["event_time"] - EPOCH) // MICROSECOND}
-        for record in cast(list[dict[str, Any]], list(fastavro.reader(io.BytesIO(container))))
+        for record in records
     ]
 
 
@@ -69,23 +76,24 @@ def test_a_container_of_bodies_reads_back_as_the_same_records(schema: WriterSche
     records = [_record(schema, i) for i in range(count)]
     bodies = [encode(schema, record)[HEADER_LEN:] for record in records]
 
-    container = avro_block.container(schema, bodies)
+    container = avro_block.container(schema, bodies, TOKEN)
 
     assert _read(container) == records
     header = fastavro.reader(io.BytesIO(container))
     assert header.codec == "null"
-    assert header.metadata["avro.schema"] == schema.json_text
+    written = json.loads(header.metadata["avro.schema"])
+    assert written["fields"] == [*json.loads(schema.json_text)["fields"], avro_block.MARKER_FIELD]
 
 
 def test_an_empty_list_of_bodies_gives_a_container_without_records() -> None:
     schema = all_versions()[-1]
-    assert _read(avro_block.container(schema, [])) == []
+    assert _read(avro_block.container(schema, [], TOKEN)) == []
 
 
 def test_identical_bodies_give_identical_containers() -> None:
     schema = all_versions()[-1]
     bodies = [encode(schema, _record(schema, i))[HEADER_LEN:] for i in range(10)]
-    assert avro_block.container(schema, bodies) == avro_block.container(schema, list(bodies))
+    assert avro_block.container(schema, bodies, TOKEN) == avro_block.container(schema, list(bodies), TOKEN)
 
 
 @pytest.mark.parametrize(

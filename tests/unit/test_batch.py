@@ -226,10 +226,27 @@ def test_partition_eof_is_skipped_and_not_counted() -> None:
     assert batch.offsets == {("usage.events", 0): (1, 2)}
 
 
-def test_another_consumer_error_raises() -> None:
-    broken = FakeMessage(99, _error=KafkaError(KafkaError._TRANSPORT))
+def test_a_fatal_consumer_error_raises() -> None:
+    broken = FakeMessage(99, _error=KafkaError(KafkaError._FATAL, "fenced", fatal=True))
     with pytest.raises(KafkaException):
         added([msg(1), broken])
+
+
+def test_a_passing_consumer_error_is_skipped() -> None:
+    """A broker gone or a topic missing is reported as a message; librdkafka retries, the batch goes on."""
+    gone = FakeMessage(99, _error=KafkaError(KafkaError._TRANSPORT))
+    batch = added([msg(1), gone, msg(2)])
+    assert batch.size == 2
+
+
+def test_the_token_carries_the_reference_time_and_a_re_formed_slice_keeps_the_ledger_s() -> None:
+    batch = Batch(started_at=0.0, cuts={P0: 11}, references={P0: 1234})
+    batch.reference_us = 999
+    batch.add(as_messages([msg(10), msg(11)]))
+    assert batch.token(P0, FP_A).endswith("|usage.events/0:10-11|t=1234")
+    fresh = added([msg(10)])
+    fresh.reference_us = 999
+    assert fresh.token(P0, FP_A).endswith("|t=999")
 
 
 def test_the_token_is_the_same_for_the_same_input() -> None:
@@ -240,7 +257,7 @@ def test_the_token_is_the_same_for_the_same_input() -> None:
 def test_the_token_names_only_its_own_partition_slice() -> None:
     one = added([msg(3, partition=1), msg(10, partition=0)])
     alone = added([msg(10, partition=0)])
-    assert one.token(P0, FP_A) == alone.token(P0, FP_A) == f"{FP_A.hex()}|usage.events/0:10-10"
+    assert one.token(P0, FP_A) == alone.token(P0, FP_A) == f"{FP_A.hex()}|usage.events/0:10-10|t=0"
 
 
 @pytest.mark.parametrize(
@@ -276,7 +293,7 @@ def test_a_cut_not_yet_reached_is_reported_and_names_the_slice() -> None:
     assert batch.unreached_cuts() == [P0]
     batch.release_cut(P0)
     assert batch.unreached_cuts() == []
-    assert batch.token(P0, FP_A).endswith("|usage.events/0:10-20"), "the ledger's name, though 12-20 are gone"
+    assert "|usage.events/0:10-20|" in batch.token(P0, FP_A), "the ledger's name, though 12-20 are gone"
 
 
 def test_a_dropped_partition_leaves_nothing_behind() -> None:
@@ -292,5 +309,5 @@ def test_a_dropped_partition_leaves_nothing_behind() -> None:
 
 def test_cuts_added_later_apply_only_to_partitions_not_in_the_batch() -> None:
     batch = added([msg(10)])
-    batch.add_cuts({P0: 10, ("usage.events", 1): 4})
+    batch.add_cuts({P0: 10, ("usage.events", 1): 4}, {})
     assert batch.unreached_cuts() == [("usage.events", 1)]

@@ -22,6 +22,7 @@ from usagemeter.schemas.validation import (
     COUNT_FIELDS,
     MAX_AGE_US,
     MAX_COUNT,
+    MAX_FIELD_BYTES,
     MAX_FUTURE_US,
     MAX_LABEL_KEY_BYTES,
     MAX_LABEL_VALUE_BYTES,
@@ -155,6 +156,20 @@ CASES = [
     ),
     case("empty label key and value", None, labels={"": ""}),
     case("oversized labels win over invalid cost", "oversized_labels", labels=_labels(MAX_LABELS + 1), cost="x"),
+    # String fields: at most MAX_FIELD_BYTES each, in bytes
+    *(
+        case(f"{name} one byte too long", "oversized_field", DEFAULT_OFFSET_US, **{name: "a" * (limit + 1)})
+        for name, limit in MAX_FIELD_BYTES.items()
+        if name not in ("operation", "status")
+    ),
+    *(
+        case(f"{name} at the byte limit", None, DEFAULT_OFFSET_US, **{name: "a" * limit})
+        for name, limit in MAX_FIELD_BYTES.items()
+        if name not in ("operation", "status")
+    ),
+    case("operation too long wins over unknown operation", "oversized_field", operation="x" * 257),
+    case("model too long in bytes, not in characters", "oversized_field", model=E_ACUTE * 129),
+    case("a megabyte client_id wins over every other rule", "oversized_field", client_id="c" * 1_000_000, cost="x"),
     # Caller-given cost
     case("cost with an exponent", "invalid_cost", cost="1e3"),
     case("cost with a minus sign", "invalid_cost", cost="-1"),
@@ -219,8 +234,8 @@ def test_an_older_record_without_the_newer_fields_gets_the_same_reason(
     assert (problem.reason if problem else None) == reason
 
 
-def _container(record: dict[str, Any]) -> bytes:
-    return avro_block.container(CURRENT, [encode(CURRENT, record)[HEADER_LEN:]])
+def _body(record: dict[str, Any]) -> list[bytes]:
+    return [encode(CURRENT, record)[HEADER_LEN:]]
 
 
 def _rows(client: Client, event_id: str) -> int:
@@ -240,11 +255,11 @@ def test_the_engine_agrees(
     sink = ClickHouseSink(clickhouse)
 
     if reason is None:
-        sink.insert(_container(record), token=uuid.uuid4().hex)
+        sink.insert(CURRENT, _body(record), token=uuid.uuid4().hex)
         assert _rows(clickhouse, record["event_id"]) == 1
     else:
         with pytest.raises(BlockRejected):
-            sink.insert(_container(record), token=uuid.uuid4().hex)
+            sink.insert(CURRENT, _body(record), token=uuid.uuid4().hex)
         assert _rows(clickhouse, record["event_id"]) == 0
 
 
@@ -282,9 +297,8 @@ def test_triage_finds_strings_that_are_not_utf8(fields: dict[str, Any]) -> None:
 @pytest.mark.clickhouse
 @pytest.mark.parametrize("fields", NOT_UTF8_CASES)
 def test_the_engine_refuses_strings_that_are_not_utf8(clickhouse: Client, fields: dict[str, Any]) -> None:
-    block = avro_block.container(CURRENT, [_not_utf8_message(**fields)[HEADER_LEN:]])
     with pytest.raises(BlockRejected):
-        ClickHouseSink(clickhouse).insert(block, token=uuid.uuid4().hex)
+        ClickHouseSink(clickhouse).insert(CURRENT, [_not_utf8_message(**fields)[HEADER_LEN:]], token=uuid.uuid4().hex)
 
 
 def _with_repeated_label_key(count: int) -> bytes:
@@ -309,7 +323,7 @@ def test_a_label_key_repeated_past_the_count_limit_gets_the_same_verdict(clickho
     assert not isinstance(decoded, Rejection)
     python_rejects = check_record(decoded, time.time_ns() // 1000) is not None
     try:
-        ClickHouseSink(clickhouse).insert(avro_block.container(CURRENT, [message[HEADER_LEN:]]), token="repeated")
+        ClickHouseSink(clickhouse).insert(CURRENT, [message[HEADER_LEN:]], token="repeated")
         engine_rejects = False
     except BlockRejected:
         engine_rejects = True
