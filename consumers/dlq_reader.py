@@ -25,6 +25,8 @@ from usagemeter.consumers.dead_letters import (
     PARTITION_HEADER,
     REASON_HEADER,
     REPLAY_OF_HEADER,
+    SHA256_HEADER,
+    SIZE_HEADER,
     TOPIC_HEADER,
     header_pairs,
 )
@@ -92,6 +94,10 @@ class DeadLetter:
     value: bytes | None
     replay_of: str | None = None
     """Set when this message was itself a replay (``dlq/partition:offset`` of the earlier dead letter)."""
+    original_size: int | None = None
+    """Set when the value was cut to fit the dead-letter topic: the original's size in bytes."""
+    original_sha256: str | None = None
+    """Set with ``original_size``: the original value's SHA-256 (hex), to find it in the events topic."""
 
     @property
     def position(self) -> str:
@@ -119,6 +125,8 @@ def dead_letter(msg: Message) -> DeadLetter:
         key=msg.key(),
         value=msg.value(),
         replay_of=headers.get(REPLAY_OF_HEADER),
+        original_size=_int_or_none(headers.get(SIZE_HEADER)),
+        original_sha256=headers.get(SHA256_HEADER),
     )
 
 

@@ -102,9 +102,14 @@ def replay(
 
 
 def _plan(letters: list[DeadLetter], ledger: dict[str, str], target: str, force: bool) -> ReplayReport:
-    todo = [Replayed(letter, target) for letter in letters if force or letter.position not in ledger]
-    skipped = [(letter, ledger[letter.position]) for letter in letters if not force and letter.position in ledger]
-    return ReplayReport(todo, skipped, dry_run=True)
+    """What to re-deliver: not what the ledger says was, and never a letter cut to fit the DLQ (its value is
+    not the original's; the original, found by its SHA-256, is still in the events topic until retention)."""
+    why = "cut to fit the dead-letter topic: not the original value"
+    cut = [(letter, why) for letter in letters if letter.original_sha256]
+    whole = [letter for letter in letters if not letter.original_sha256]
+    todo = [Replayed(letter, target) for letter in whole if force or letter.position not in ledger]
+    skipped = [(letter, ledger[letter.position]) for letter in whole if not force and letter.position in ledger]
+    return ReplayReport(todo, skipped + cut, dry_run=True)
 
 
 def _replay_chunk(

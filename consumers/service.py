@@ -7,11 +7,10 @@ as an embedded chDB directory can be owned by one process only).
 from __future__ import annotations
 
 import logging
-import threading
 
 from clickhouse_connect.driver.client import Client
 
-from usagemeter.consumers import migrations, pricebook
+from usagemeter.consumers import migrations, overrides, pricebook
 from usagemeter.consumers.errors import StoreInUse
 from usagemeter.consumers.overrides_watch import OverridesWatcher
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, OverridesSettings, WorkerSettings
@@ -41,6 +40,7 @@ def prepare_store(settings: ClickHouseSettings) -> Client:
     if not all(loaded.result_rows[0]):
         stats = pricebook.load(client)
         log.info("loaded price book v%d: %d prices, %d aliases", stats.book_version, stats.price_rows, stats.alias_rows)
+    overrides.repair(client)  # half a version left by a killed `usagemeter overrides load`
     watch_overrides(settings, OverridesSettings())
     return client
 
@@ -71,13 +71,7 @@ def watch_overrides(store: ClickHouseSettings, settings: OverridesSettings) -> O
         return None
     watcher = OverridesWatcher(settings.path, connect(store))
     watcher.check()
-    thread = threading.Thread(
-        target=watcher.run,
-        args=(threading.Event(), settings.check_interval_s),
-        name="usagemeter-overrides",
-        daemon=True,
-    )
-    thread.start()
+    watcher.start(settings.check_interval_s)
     return watcher
 
 

@@ -5,12 +5,19 @@ one way of breaking each rule; ``one_of_each`` is the smallest set that covers e
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
 from usagemeter.schemas import RejectReason, WriterSchema, by_version
-from usagemeter.schemas.validation import MAX_AGE_US, MAX_COUNT, MAX_LABEL_KEY_BYTES, MAX_LABEL_VALUE_BYTES
+from usagemeter.schemas.validation import (
+    MAX_AGE_US,
+    MAX_COUNT,
+    MAX_FIELD_BYTES,
+    MAX_LABEL_KEY_BYTES,
+    MAX_LABEL_VALUE_BYTES,
+)
 from usagemeter.schemas.wire import HEADER_LEN, MAGIC, encode
 
 DAY_US: Final = 86_400 * 1_000_000
@@ -66,11 +73,18 @@ VARIANTS: Final[dict[RejectReason, list[BadValue]]] = {
         _cut(lambda valid: valid[:-6]),
         _cut(lambda valid: valid[:-1]),
         _cut(lambda valid: valid[:HEADER_LEN] + b"\xff" * 12),  # a varint that never ends
+        # Bodies the engine would read by the block's record count, shifting every record after them:
+        _cut(lambda valid: valid + valid[HEADER_LEN:]),  # two records after one header
+        lambda now_us: event(now_us) + event(now_us)[HEADER_LEN:],  # two different records
+        _cut(lambda valid: valid + b"\x00\x02"),  # trailing bytes
     ],
     "not_utf8": [
         _not_utf8("client_id"),
         _not_utf8("model"),
         _not_utf8("user_id"),
+        # A header and 900 kB of garbage: the engine's error quotes its bytes, which are not UTF-8, so the
+        # client raises an error without "Code: N" (seed 12 of Random does; most other seeds give a code).
+        _cut(lambda valid: valid[:HEADER_LEN] + random.Random(12).randbytes(900_000)),
         lambda now_us: event(now_us, labels={"team": "zzmarkerzz"}).replace(b"zzmarkerzz", b"\xc3\x28zzzzzzzz"),
     ],
     "missing_client_id": [
@@ -106,6 +120,11 @@ VARIANTS: Final[dict[RejectReason, list[BadValue]]] = {
         _fields(labels={f"k{i}": "v" for i in range(100)}),
         _fields(labels={"k" * (MAX_LABEL_KEY_BYTES + 1): "v"}),
         _fields(labels={"feature": "v" * (MAX_LABEL_VALUE_BYTES + 1)}),
+    ],
+    "oversized_field": [
+        _fields(client_id="c" * (MAX_FIELD_BYTES["client_id"] + 1)),
+        _fields(model="m" * 100_000),
+        _fields(error="e" * (MAX_FIELD_BYTES["error"] + 1)),
     ],
     "invalid_cost": [
         _fields(cost="twelve dollars"),

@@ -11,6 +11,7 @@ it delivered before; a forced replay is dropped by the worker's deduplication by
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -23,7 +24,7 @@ from typing import Any, cast
 
 import pytest
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
@@ -31,9 +32,12 @@ from tests.bad_inputs import STALLS_THE_WORKER, VARIANTS, event
 from tests.fixtures.kafka import KafkaBroker
 from usagemeter.consumers.dlq_reader import DeadLetter, Selection, count_by, read_dead_letters
 from usagemeter.consumers.dlq_replay import read_ledger, replay
+from usagemeter.consumers.errors import BlockRejected, DeadLetterRatioExceeded
 from usagemeter.consumers.service import build_worker
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
+from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.schemas import RejectReason, WriterSchema, by_version, registry
+from usagemeter.schemas.wire import HEADER_LEN
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -118,11 +122,13 @@ def _produce(bootstrap: str, topic: str, messages: list[Sent]) -> None:
     assert not errors
 
 
-def _run_worker(kafka: KafkaSettings, client: Client, messages: int, timeout_s: float = 90) -> None:
+def _run_worker(
+    kafka: KafkaSettings, client: Client, messages: int, timeout_s: float = 90, settings: WorkerSettings | None = None
+) -> None:
     """A worker of the group until it has consumed ``messages`` new messages, then drained and stopped.
 
     A daemon thread: a worker stuck retrying a block must fail the test, not keep the process alive."""
-    worker = build_worker(kafka, WorkerSettings(max_batch_rows=2_000, max_batch_wait_s=0.3), client)
+    worker = build_worker(kafka, settings or WorkerSettings(max_batch_rows=2_000, max_batch_wait_s=0.3), client)
     stop, failures = threading.Event(), list[BaseException]()
 
     def run() -> None:
@@ -247,3 +253,96 @@ def test_a_record_cut_inside_its_event_id_is_dead_lettered(
 
     assert _per_client(clickhouse) == _expected(good)
     assert count_by(read_dead_letters(kafka), lambda letter: letter.reason) == Counter(malformed_avro=len(bad))
+
+
+def _one_partition(kafka_broker: KafkaBroker, kafka_topic: Callable[..., str]) -> KafkaSettings:
+    topic, dlq = kafka_topic(partitions=1), kafka_topic(partitions=1)
+    return KafkaSettings(
+        bootstrap_servers=kafka_broker.bootstrap_servers, topic=topic, dlq_topic=dlq, group_id=f"g-{topic}"
+    )
+
+
+def test_bodies_of_two_records_are_dead_lettered_not_stored_as_phantoms(
+    clickhouse: Client, kafka_broker: KafkaBroker, kafka_topic: Callable[..., str]
+) -> None:
+    """Nothing else in the block is bad: the engine would read it by its record count, store the second
+    records as phantoms and drop the last real events, with no error, unless each body's end is checked."""
+    rng = random.Random(8)
+    kafka = _one_partition(kafka_broker, kafka_topic)
+    now_us = time.time_ns() // 1000
+    good = [_good(rng, now_us, by_version(2)) for _ in range(100)]
+    doubled = []
+    for _ in range(10):
+        extra = _good(rng, now_us, by_version(2))
+        assert extra.value is not None
+        doubled.append(Sent(extra.key, extra.value + event(now_us)[HEADER_LEN:], "malformed_avro"))
+    messages = good + doubled
+    rng.shuffle(messages)
+    _produce(kafka.bootstrap_servers, kafka.topic, messages)
+    _run_worker(kafka, clickhouse, len(messages))
+
+    assert clickhouse.query("SELECT count() FROM usage_events").result_rows[0][0] == len(good)
+    assert _per_client(clickhouse) == _expected(good)
+    assert count_by(read_dead_letters(kafka), lambda letter: letter.reason) == Counter(malformed_avro=10)
+
+
+def test_a_garbage_body_whose_engine_error_has_no_code_is_triaged_not_retried(clickhouse: Client) -> None:
+    """The engine quotes the body's bytes in its error; they are not UTF-8, and the client raises an error
+    without "Code: N", which the worker took for the store being down: it retried the block forever."""
+    now_us = time.time_ns() // 1000
+    good = event(now_us)[HEADER_LEN:]
+    garbage = random.Random(12).randbytes(1_000_000)
+    with pytest.raises(BlockRejected) as refused:
+        ClickHouseSink(clickhouse).insert(by_version(2), [good, garbage, good], token=f"t|{uuid.uuid4()}")
+    assert "Code:" not in str(refused.value)
+
+
+def test_a_dead_letter_too_large_for_the_dlq_is_cut_and_says_so(
+    clickhouse: Client, kafka_broker: KafkaBroker, kafka_topic: Callable[..., str]
+) -> None:
+    """The broker takes up to ~1 MiB; the dead letter, with its headers, must fit the DLQ producer's limit."""
+    kafka = _one_partition(kafka_broker, kafka_topic)
+    now_us = time.time_ns() // 1000
+    huge = event(now_us, labels={"prompt": "x" * 1_000_000})
+    producer = Producer({"bootstrap.servers": kafka.bootstrap_servers, "message.max.bytes": 1_048_576})
+    rng = random.Random(9)
+    good = [_good(rng, now_us, by_version(2)) for _ in range(50)]
+    producer.produce(kafka.topic, huge, b"huge")
+    for sent in good:
+        producer.produce(kafka.topic, sent.value, sent.key)
+    assert producer.flush(30) == 0
+    _run_worker(kafka, clickhouse, 1 + len(good))
+
+    assert _per_client(clickhouse) == _expected(good)
+    [letter] = read_dead_letters(kafka)
+    assert (letter.reason, letter.key, letter.original_size) == ("oversized_labels", b"huge", len(huge))
+    assert letter.original_sha256 == hashlib.sha256(huge).hexdigest()
+    assert letter.value is not None and huge.startswith(letter.value) and len(letter.value) < 1_000_000
+    assert replay(kafka, [letter]).replayed == [], "a cut letter is not the original: never replayed"
+
+
+def test_a_batch_mostly_bad_stops_the_worker_and_commits_nothing(
+    clickhouse: Client, kafka_broker: KafkaBroker, kafka_topic: Callable[..., str]
+) -> None:
+    """A bug upstream that makes most events invalid must stop the pipeline, not dead-letter the stream."""
+    kafka = _one_partition(kafka_broker, kafka_topic)
+    now_us = time.time_ns() // 1000
+    rng = random.Random(10)
+    good = [_good(rng, now_us, by_version(2)) for _ in range(40)]
+    bad = [Sent(str(uuid.uuid4()).encode(), event(now_us, client_id=""), "missing_client_id") for _ in range(160)]
+    _produce(kafka.bootstrap_servers, kafka.topic, good + bad)
+    worker = build_worker(kafka, WorkerSettings(max_batch_rows=200, max_batch_wait_s=5), clickhouse)
+
+    with pytest.raises(DeadLetterRatioExceeded, match=r"160 of 200 messages .*_MAX_DEAD_LETTER_RATIO"):
+        worker.run(threading.Event())
+    assert list(read_dead_letters(kafka)) == []
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": kafka.group_id})
+    [committed] = consumer.committed([TopicPartition(kafka.topic, 0)], timeout=10)
+    consumer.close()
+    assert committed.offset < 0, "nothing committed"
+
+    # The operator raises the ratio (or fixes the producer): the same batch goes through, counted once.
+    tolerant = WorkerSettings(max_batch_rows=200, max_batch_wait_s=0.3, max_dead_letter_ratio=1.0)
+    _run_worker(kafka, clickhouse, len(good) + len(bad), settings=tolerant)
+    assert _per_client(clickhouse) == _expected(good)
+    assert count_by(read_dead_letters(kafka), lambda letter: letter.reason) == Counter(missing_client_id=160)
