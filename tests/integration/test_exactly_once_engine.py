@@ -15,8 +15,19 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+from clickhouse_connect.driver.client import Client
+
+from usagemeter.consumers import triage
+from usagemeter.consumers.batch import Slice
+from usagemeter.consumers.dedup import Deduplicator
+from usagemeter.consumers.errors import BlockRejected
+from usagemeter.consumers.ledger import Ledger
+from usagemeter.consumers.sink import ClickHouseSink
+from usagemeter.schemas import CURRENT, check_record
+from usagemeter.schemas.wire import HEADER_LEN, encode
 
 pytestmark = pytest.mark.clickhouse
 
@@ -28,7 +39,7 @@ from usagemeter.consumers.service import prepare_store, reopen_engine
 from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.consumers.store import connect
-from usagemeter.schemas import CURRENT
+from usagemeter.schemas import CURRENT, check_record
 from usagemeter.schemas.wire import HEADER_LEN, encode
 
 step, dsn, now_us = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -111,3 +122,42 @@ except StoreInUse as exc:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("refused: the store's engine stayed open after migrating")
+
+
+DAY_US = 86_400_000_000
+
+
+def test_the_view_judges_time_rules_by_the_slice_reference_time_in_the_token(clickhouse: Client) -> None:
+    """A retry, hours later or by another worker, must get the first attempt's verdict: the time rules use
+    the reference time the token carries, not the engine's clock."""
+    now_us = time.time_ns() // 1000
+    record = {"event_id": str(uuid.uuid4()), "event_time": now_us + 2 * DAY_US, "client_id": "a", "model": "m"}
+    body = [encode(CURRENT, record)[HEADER_LEN:]]
+    sink = ClickHouseSink(clickhouse)
+    with pytest.raises(BlockRejected):
+        sink.insert(CURRENT, body, f"f|t/0:0-0|t={now_us}")
+    assert getattr(check_record(_decoded(record), now_us), "reason", None) == "event_time_future"
+    later = now_us + DAY_US + DAY_US // 2
+    sink.insert(CURRENT, body, f"f|t/0:1-1|t={later}")
+    assert check_record(_decoded(record), later) is None, "triage judges by the same reference"
+    assert clickhouse.query("SELECT count() FROM usage_events").result_rows[0][0] == 1
+
+
+def _decoded(record: dict[str, Any]) -> dict[str, Any]:
+    decoded = triage.decode(CURRENT, encode(CURRENT, record))
+    assert isinstance(decoded, dict)
+    return decoded
+
+
+def test_a_pending_slice_is_cut_again_with_its_reference_time_and_a_completed_one_is_not(clickhouse: Client) -> None:
+    ledger = Ledger(clickhouse)
+    dedup = Deduplicator(ledger, 3_600)
+    pending = Slice("events", 0, 10, 19, reference_us=1_700_000_000_123_456)
+    ledger.record([pending])
+    dedup.assign("events", {0: 10}, time.time())
+    assert (dedup.cuts(), dedup.references()) == ({("events", 0): 19}, {("events", 0): 1_700_000_000_123_456})
+
+    ledger.complete([pending])
+    dedup.assign("events", {0: 10}, time.time())
+    assert (dedup.cuts(), dedup.references()) == ({}, {}), "all of it is in the store: the window drops it"
+
