@@ -1,7 +1,9 @@
-"""The ``usagemeter`` entry point: signals first, then the commands (whose imports take about a second)."""
+"""The ``usagemeter`` entry point: signals first, then the commands (whose imports take about a second),
+and every error that ends a command as one line (``usagemeter.errors``)."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from usagemeter import signals
@@ -12,9 +14,21 @@ if TYPE_CHECKING:
 
 def main() -> None:
     signals.catch_early()  # a SIGTERM while the imports below run is a stop request, not a kill
-    from usagemeter.commands import app  # noqa: PLC0415 -- after the signal handlers, on purpose
+    from usagemeter import errors  # noqa: PLC0415 -- after the signal handlers, on purpose
+    from usagemeter.commands import app, debug_mode  # noqa: PLC0415
 
-    app()
+    errors.quiet_libraries()
+    try:
+        app(standalone_mode=True)
+    except Exception as exc:
+        if debug_mode():
+            raise
+        message, code = errors.describe(exc)
+        errors.silence_at_exit()
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(code)
+    finally:
+        errors.silence_at_exit()
 
 
 def __getattr__(name: str) -> Any:

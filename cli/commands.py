@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from usagemeter.demo_cmd import demo
 from usagemeter.dlq_cmd import app as dlq_app
+from usagemeter.errors import debug_requested
 from usagemeter.kafka_cmd import app as kafka_app
 from usagemeter.overrides_cmd import app as overrides_app
 from usagemeter.prices_cmd import app as prices_app
@@ -24,9 +27,23 @@ app = typer.Typer(
 _LONG_RUNNING = frozenset({"worker", "serve"})
 
 
+_debug = [debug_requested()]
+
+
+def debug_mode() -> bool:
+    """``--debug`` or USAGEMETER_DEBUG=1: errors end with their traceback instead of one line."""
+    return _debug[0]
+
+
 @app.callback()
-def _start(ctx: typer.Context) -> None:
+def _start(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error [env USAGEMETER_DEBUG=1].")
+    ] = False,
+) -> None:
     """Only the long-running commands keep SIGTERM/SIGINT as a stop request; the rest get the defaults back."""
+    _debug[0] = _debug[0] or debug
     if ctx.invoked_subcommand not in _LONG_RUNNING:
         restore_defaults()
 

@@ -30,6 +30,7 @@ from usagemeter.consumers.dlq_reader import (
 from usagemeter.consumers.dlq_replay import ReplayReport, read_ledger, replay
 from usagemeter.consumers.settings import KafkaSettings
 from usagemeter.schemas import RejectReason
+from usagemeter.times import UTC_HELP, utc_time
 
 app = typer.Typer(help="Dead letters: list and count them by reason, replay them after a fix.", no_args_is_help=True)
 
@@ -54,14 +55,6 @@ def _reasons(values: list[str] | None) -> list[str] | None:
     return values
 
 
-def _since(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not an ISO 8601 date or time, e.g. 2026-11-23T08:00Z") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _offsets(values: list[str] | None) -> list[str] | None:
     for value in values or []:
         for part in value.split(","):
@@ -82,7 +75,7 @@ Reasons = Annotated[
 ]
 Since = Annotated[
     datetime | None,
-    typer.Option(parser=_since, help="Only dead letters from this time on (ISO 8601; UTC when no offset given)."),
+    typer.Option(parser=utc_time, help=f"Only dead letters from this time on: {UTC_HELP}."),
 ]
 Offsets = Annotated[
     list[str] | None,

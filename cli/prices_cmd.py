@@ -17,12 +17,12 @@ from usagemeter.query.prices import UnitPrices, unit_prices
 from usagemeter.query.pricing_api import BookLoaded
 from usagemeter.query.remote import DEFAULT_API_URL
 from usagemeter.query.remote_prices import fetch_prices, post_snapshot
+from usagemeter.times import UTC_HELP, utc_time
 
 app = typer.Typer(no_args_is_help=True)
 
 ApiUrl = Annotated[str, typer.Option("--api-url", envvar="USAGEMETER_API_URL", help="Query API of `usagemeter serve`.")]
 Direct = Annotated[bool, typer.Option("--direct", help="Open the store (USAGEMETER_CLICKHOUSE_*) instead of the API.")]
-_AT_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 
 @app.command()
@@ -60,18 +60,21 @@ def show(
     *,
     model: Annotated[str, typer.Argument(help="The model as events name it (routed and dated names too).")],
     provider: Annotated[str, typer.Option("--provider", help="The provider as events name it.")] = "",
-    at: Annotated[datetime | None, typer.Option(formats=_AT_FORMATS, help="The moment, UTC (default: now).")] = None,
+    at: Annotated[
+        datetime | None, typer.Option(parser=utc_time, help=f"The moment: {UTC_HELP} [default: now].")
+    ] = None,
     output_json: Annotated[bool, typer.Option("--json", help="The answer as JSON.")] = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     direct: Direct = False,
 ) -> None:
     """The unit prices events of MODEL are charged at (standard service tier, base tier)."""
-    moment = at.replace(tzinfo=at.tzinfo or datetime.now().astimezone().tzinfo) if at else None
+    moment = at
     quote = via_api.run(
         lambda: fetch_prices(api_url, model, provider=provider, at=moment),
         lambda client: unit_prices(client, model, provider=provider, at=moment),
         api_url,
         direct=direct,
+        create=False,
     )
     if output_json:
         typer.echo(quote.model_dump_json(indent=2))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -11,15 +11,14 @@ from usagemeter import via_api
 from usagemeter.consumers.reprice import RepriceRequest, RepriceResult, reprice
 from usagemeter.query.remote import DEFAULT_API_URL
 from usagemeter.query.remote_prices import post_reprice
-
-_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+from usagemeter.times import UTC_HELP, utc_time
 
 
 def reprice_command(
     *,
-    since: Annotated[datetime, typer.Option(formats=_FORMATS, help="First event time to reprice, UTC.")],
+    since: Annotated[datetime, typer.Option(parser=utc_time, help=f"First event time to reprice: {UTC_HELP}.")],
     until: Annotated[
-        datetime | None, typer.Option(formats=_FORMATS, help="End (exclusive), UTC; default: no end.")
+        datetime | None, typer.Option(parser=utc_time, help=f"End (exclusive): {UTC_HELP} [default: no end].")
     ] = None,
     client: Annotated[str, typer.Option("--client", help="Only this client's events.")] = "",
     model: Annotated[str, typer.Option("--model", help="Only this model (its id, or the name events give).")] = "",
@@ -33,15 +32,19 @@ def reprice_command(
 ) -> None:
     """Reprice events (unknown models once priced, corrected prices); safe to run twice, adds nothing then."""
     request = RepriceRequest(
-        since=since.replace(tzinfo=UTC),
-        until=until.replace(tzinfo=UTC) if until else None,
+        since=since,
+        until=until,
         client_id=client,
         model=model,
         dry_run=dry_run,
         reason=reason,
     )
     result = via_api.run(
-        lambda: post_reprice(api_url, request), lambda store: reprice(store, request), api_url, direct=direct
+        lambda: post_reprice(api_url, request),
+        lambda store: reprice(store, request),
+        api_url,
+        direct=direct,
+        create=not dry_run,
     )
     typer.echo(result.model_dump_json(indent=2) if output_json else _summary(result))
 

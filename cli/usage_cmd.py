@@ -24,6 +24,7 @@ from usagemeter.query import UsageReport, get_usage
 from usagemeter.query.models import UsageTotals
 from usagemeter.query.periods import Period
 from usagemeter.query.remote import DEFAULT_API_URL, UsageApiError, UsageApiUnreachableError, fetch_usage
+from usagemeter.times import EXAMPLES, local_time
 
 
 class PeriodChoice(StrEnum):
@@ -42,9 +43,6 @@ class FormatChoice(StrEnum):
     json = "json"
 
 
-_SINCE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
-
-
 def usage_command(
     *,
     client: Annotated[str, typer.Option("--client", help="Client id whose usage to report.")],
@@ -59,7 +57,10 @@ def usage_command(
     ),
     since: Annotated[
         datetime | None,
-        typer.Option(formats=_SINCE_FORMATS, help="Totals from this local time (in --tz), 15-minute aligned."),
+        typer.Option(
+            parser=local_time,
+            help=f"Totals from this time, 15-minute aligned: ISO 8601 or a date ({EXAMPLES}); without a zone, in --tz.",
+        ),
     ] = None,
     api_url: Annotated[
         str, typer.Option("--api-url", envvar="USAGEMETER_API_URL", help="Query API of `usagemeter serve`.")
@@ -78,7 +79,7 @@ def usage_command(
         )
 
     def from_store() -> UsageReport:
-        store = connect(ClickHouseSettings())
+        store = connect(ClickHouseSettings(), create=False)  # reading: never an empty store of its own
         return get_usage(
             store, client, user_id=user, period=period_name, tz=tz, since=since, include_users=include_users
         )

@@ -12,21 +12,24 @@ from rich.console import Console
 
 from usagemeter.consumers.errors import UsageMeterError
 from usagemeter.consumers.settings import ClickHouseSettings
-from usagemeter.consumers.store import connect
+from usagemeter.consumers.store import StoreInUse, StoreUnreachable, connect
 from usagemeter.query.remote import UsageApiError, UsageApiUnreachableError
 
 T = TypeVar("T")
 
 
-def run(api_call: Callable[[], T], store_call: Callable[[Client], T], api_url: str, *, direct: bool) -> T:
-    """``api_call()``, or ``store_call`` on a store of our own when ``direct`` or when no API answers.
+def run(
+    api_call: Callable[[], T], store_call: Callable[[Client], T], api_url: str, *, direct: bool, create: bool = True
+) -> T:
+    """``api_call()``, or ``store_call`` on a store of our own when ``direct`` or when no API answers;
+    ``create=False`` for reading commands, which must not create an empty store where none is.
 
     Errors become a message on stderr and exit code 2 (refused input) or 1 (the store failed).
     """
     errors = Console(stderr=True)
 
     def from_store() -> T:
-        return store_call(connect(ClickHouseSettings()))
+        return store_call(connect(ClickHouseSettings(), create=create))
 
     try:
         if direct:
@@ -36,6 +39,8 @@ def run(api_call: Callable[[], T], store_call: Callable[[Client], T], api_url: s
         except UsageApiUnreachableError:
             errors.print(f"No usage API answers at {api_url}; opening the store directly.", highlight=False)
             return from_store()
+    except (StoreInUse, StoreUnreachable):
+        raise  # one line each, from usagemeter.errors
     except (ValueError, UsageApiError, UsageMeterError) as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
+import time
 from typing import Annotated
 
 import typer
 import uvicorn
+from clickhouse_connect.driver.client import Client
 
 from usagemeter.consumers import migrations, price_updates
 from usagemeter.consumers.service import build_worker, prepare_store
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, PriceRefreshSettings, WorkerSettings
-from usagemeter.consumers.store import connect
+from usagemeter.consumers.store import connect, wait_until_answering
+from usagemeter.errors import PortInUse, Unreachable
 from usagemeter.query.http import create_app
 from usagemeter.signals import stop_on_signals
-from usagemeter.topics_cmd import default_specs, describe, ensure_topics
+from usagemeter.topics_cmd import default_specs, ensure_topics
 
 log = logging.getLogger("usagemeter.worker")
 
@@ -43,14 +48,10 @@ def worker(max_batch_rows: MaxRows = None, max_batch_wait_s: MaxWait = None) -> 
     """Consume usage events into ClickHouse until SIGTERM or Ctrl-C, then drain, commit and exit."""
     stop = stop_on_signals()  # first: a stop during start-up ends the command after the step it is in
     _log_to_stderr()
-    settings = _worker_settings(max_batch_rows, max_batch_wait_s)
-    kafka, store = KafkaSettings(), ClickHouseSettings()
-    _ensure_topics(kafka)
-    if stop.is_set():
+    started = _start(max_batch_rows, max_batch_wait_s, stop)
+    if started is None:
         return
-    client = prepare_store(store)
-    if stop.is_set():
-        return
+    kafka, store, settings, client = started
     refresher = _price_refresher(store)
     try:
         build_worker(kafka, settings, client).run(stop)
@@ -70,33 +71,86 @@ def serve(
     """Worker and query API in one process: the mode for the embedded engine, whose directory one process owns."""
     stop = stop_on_signals()  # first: a stop during start-up ends the command after the step it is in
     _log_to_stderr()
+    listener = _listen(host, port)  # before anything joins the consumer group
+    with contextlib.closing(listener):
+        started = _start(max_batch_rows, max_batch_wait_s, stop)
+        if started is None:
+            return
+        kafka, store, settings, client = started
+        query_client = connect(store)  # its own session: a server refuses concurrent queries in one session
+        refresher = _price_refresher(store)
+        app = create_app(lambda: query_client)
+        api = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        api_thread = threading.Thread(target=api.run, args=([listener],), name="usagemeter-api", daemon=True)
+        api_thread.start()
+        try:
+            build_worker(kafka, settings, client).run(stop)
+        finally:
+            api.should_exit = True
+            api_thread.join(10)
+            if refresher:
+                refresher.stop()
+
+
+Started = tuple[KafkaSettings, ClickHouseSettings, WorkerSettings, Client]
+
+
+def _start(max_batch_rows: int | None, max_batch_wait_s: float | None, stop: threading.Event) -> Started | None:
+    """Settings, then Kafka and ClickHouse answering (bounded waits), topics, the store migrated; None when a
+    stop was requested meanwhile (each step finishes first)."""
     settings = _worker_settings(max_batch_rows, max_batch_wait_s)
     kafka, store = KafkaSettings(), ClickHouseSettings()
+    _wait_for_kafka(kafka, settings.start_timeout_s, stop)
+    wait_until_answering(store, settings.start_timeout_s, stop)
+    if stop.is_set():
+        return None
     _ensure_topics(kafka)
     if stop.is_set():
-        return
+        return None
     client = prepare_store(store)
     if stop.is_set():
-        return
-    query_client = connect(store)  # its own session: a server refuses concurrent queries in one session
-    refresher = _price_refresher(store)
-    api = uvicorn.Server(uvicorn.Config(create_app(lambda: query_client), host=host, port=port, log_level="warning"))
-    api_thread = threading.Thread(target=api.run, name="usagemeter-api", daemon=True)
-    api_thread.start()
+        return None
+    return kafka, store, settings, client
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The query API's socket, bound now: a taken port stops ``serve`` before it consumes anything."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        build_worker(kafka, settings, client).run(stop)
-    finally:
-        api.should_exit = True
-        api_thread.join(10)
-        if refresher:
-            refresher.stop()
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise PortInUse(
+            f"the query API cannot listen on {host}:{port}: {exc.strerror} (another `usagemeter serve`?); "
+            "choose another with --port or USAGEMETER_API_PORT"
+        ) from exc
+    return listener
+
+
+def _wait_for_kafka(kafka: KafkaSettings, timeout_s: float, stop: threading.Event) -> None:
+    """Some bootstrap server accepts a connection within ``timeout_s``. Plain TCP, so librdkafka logs no
+    refusals meanwhile; a broker that answers TCP but not Kafka surfaces in the topics step."""
+    servers = [server.strip() for server in kafka.bootstrap_servers.split(",") if server.strip()]
+    deadline = time.monotonic() + timeout_s
+    while not stop.is_set():
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            with contextlib.suppress(OSError, ValueError), socket.create_connection((host.strip("[]"), int(port)), 2):
+                return
+        if time.monotonic() >= deadline:
+            raise Unreachable(
+                f"Kafka does not answer at {kafka.bootstrap_servers} (USAGEMETER_KAFKA_BOOTSTRAP_SERVERS) after "
+                f"{timeout_s:.0f} s; is the broker up? (`usagemeter kafka start` runs a local one)"
+            )
+        stop.wait(0.5)
 
 
 def _ensure_topics(kafka: KafkaSettings) -> None:
     """The topic and its DLQ, made when missing unless the operator manages them (USAGEMETER_KAFKA_CREATE_TOPICS)."""
     if kafka.create_topics:
-        for line in describe(ensure_topics(kafka, default_specs(kafka))):
-            log.info("%s", line)
+        for name, created in ensure_topics(kafka, default_specs(kafka)).items():
+            log.log(logging.INFO if created else logging.DEBUG, "%s topic %s", "created" if created else "found", name)
 
 
 def _log_to_stderr() -> None:

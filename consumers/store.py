@@ -42,7 +42,8 @@ class StoreUnreachable(UsageMeterError):
 
 
 def embedded_dir(settings: ClickHouseSettings) -> Path:
-    return Path(settings.dsn.removeprefix("chdb://")).absolute()
+    path = settings.dsn.removeprefix("chdb://")
+    return Path("/" + path.lstrip("/")) if path.startswith("/") else Path(path).absolute()
 
 
 def connect(settings: ClickHouseSettings, *, create: bool = True) -> Client:
