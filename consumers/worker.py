@@ -41,6 +41,8 @@ _CONSUMER_DEFAULTS: dict[str, Any] = {
     "max.partition.fetch.bytes": 2 * 1024 * 1024,
     "queued.max.messages.kbytes": 256 * 1024,
     "fetch.wait.max.ms": 100,
+    # A broker gone is retried at most every 0.5-10 s (librdkafka: 0.1-10 s), so a worker waiting for it idles.
+    "reconnect.backoff.ms": 500,
 }
 
 
@@ -66,6 +68,7 @@ class Worker:
                 "acks": "all",
                 "log.connection.close": False,
                 "message.max.bytes": settings.dead_letter_max_bytes,
+                "reconnect.backoff.ms": _CONSUMER_DEFAULTS["reconnect.backoff.ms"],
             }
         )
         ledger = Ledger(client)

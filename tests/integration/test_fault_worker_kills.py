@@ -55,6 +55,16 @@ class WorkerProcess:
         self._logs = logs
         self.starts = 0
 
+    def is_up(self) -> bool:
+        """The latest worker has been given its partitions (it logs each assignment)."""
+        return "assigned " in self._latest().read_text(errors="replace")
+
+    def log_tail(self) -> str:
+        return self._latest().read_text(errors="replace")[-3000:]
+
+    def _latest(self) -> Path:
+        return self._logs / f"worker-{self.starts}.log"
+
     def start(self) -> subprocess.Popen[bytes]:
         self.starts += 1
         with (self._logs / f"worker-{self.starts}.log").open("wb") as out:
@@ -106,11 +116,15 @@ def test_sigkilled_worker_counts_every_event_exactly_once(
 
     final = worker.start()
     deadline = time.monotonic() + 600
-    while lag(bootstrap, topic, group, PARTITIONS) and time.monotonic() < deadline:
-        assert final.poll() is None, "the worker exited on its own"
+    while (lag(bootstrap, topic, group, PARTITIONS) or not worker.is_up()) and time.monotonic() < deadline:
+        assert final.poll() is None, f"the worker exited on its own:\n{worker.log_tail()}"
         time.sleep(1.0)
     final.send_signal(signal.SIGTERM)
-    assert final.wait(120) == 0, "SIGTERM drains, commits and exits 0"
+    try:
+        exit_code: int | None = final.wait(120)
+    except subprocess.TimeoutExpired:
+        final.kill()
+        exit_code = None
     elapsed = time.monotonic() - started
 
     got = aggregates_in_process(f"chdb:///{tmp_path / 'store'}", "usagemeter")
@@ -130,3 +144,5 @@ def test_sigkilled_worker_counts_every_event_exactly_once(
     assert counts == expected_counts(unique), "events, requests and tokens per client and model"
     assert got["usage_15m_by_user"] == reference, "costs to the last decimal, as if each was inserted once"
     assert got["usage_15m_by_model"] == reference
+    # Last: a wrong exit code must not hide a wrong count.
+    assert exit_code == 0, f"SIGTERM drains, commits and exits 0:\n{worker.log_tail()}"
