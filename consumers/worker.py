@@ -103,7 +103,9 @@ class Worker:
                 self._poll_once()
             self.flush()
         except StopRequested:
-            log.warning("stopped while ClickHouse was unavailable: the batch in flight is not committed")
+            log.warning("stopped while ClickHouse was unavailable: what was not written is not committed")
+            # Forgotten, not flushed again when closing the consumer revokes the partitions.
+            self._in_flight, self._batch, self._held = None, Batch(self._clock.monotonic()), []
         finally:
             self._writes.shutdown(wait=True)
             self._consumer.close()

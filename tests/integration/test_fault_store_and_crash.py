@@ -192,3 +192,36 @@ def test_a_new_owner_redoes_a_dead_workers_uncommitted_batch_exactly(
     assert counts == expected_counts(unique)
     pricebook.load(reference)
     assert aggregates(store, "usage_15m_by_user") == reference_aggregates(reference, unique)
+
+
+def test_a_stop_ends_the_insert_retries_while_the_store_is_down_and_commits_nothing(
+    kafka_broker: Any, kafka_topic: Any, clickhouse_factory: Callable[[], ClickHouseSettings]
+) -> None:
+    """SIGTERM during an outage must end the process promptly (it used to retry for ever); what it did not
+    write stays uncommitted, and the next worker counts it once."""
+    topic, dlq_topic = kafka_topic(partitions=2), kafka_topic(partitions=1)
+    store, reference = connect(clickhouse_factory()), connect(clickhouse_factory())
+    pricebook.load(store)
+    unique = events(3_000, seed=61)
+    produce(kafka_broker.bootstrap_servers, topic, unique, 0.0)
+    settings = kafka_settings(kafka_broker.bootstrap_servers, topic, dlq_topic)
+    store.command("DETACH TABLE usage_events")
+    worker = Worker(settings, store, WorkerSettings(max_batch_rows=1_000, max_batch_wait_s=0.3, insert_retry_max_s=30))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    while worker.totals["consumed"] == 0:
+        time.sleep(0.05)
+    time.sleep(3.0)  # a few retries, the back-off growing
+    stop.set()
+    stopped_at = time.monotonic()
+    thread.join(60)
+    took = time.monotonic() - stopped_at
+    assert not thread.is_alive() and took < 10, f"the worker took {took:.1f} s to stop"
+    assert worker.totals["inserted"] == 0 and lag(kafka_broker.bootstrap_servers, topic, settings.group_id, 2)
+
+    store.command("ATTACH TABLE usage_events")
+    heir = Worker(settings, store, WorkerSettings(max_batch_rows=700, max_batch_wait_s=0.3))
+    run_until(heir, lambda: not lag(kafka_broker.bootstrap_servers, topic, settings.group_id, 2))
+    pricebook.load(reference)
+    assert aggregates(store, "usage_15m_by_user") == reference_aggregates(reference, unique)
