@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from usagemeter.consumers.batch import Slice
+from usagemeter.consumers.errors import StoreUnavailable
 from usagemeter.consumers.id_window import U64
 
 
@@ -50,6 +52,13 @@ class Ledger:
         self._write(slices, completed=True)
 
     def _write(self, slices: Sequence[Slice], *, completed: bool) -> None:
+        try:
+            self._insert(slices, completed=completed)
+        except (ClickHouseError, OSError) as exc:  # the batch is retried whole, with the same rows and tokens
+            first = (str(exc).strip().splitlines() or ["no message"])[0][:300]
+            raise StoreUnavailable(f"the ingest ledger could not be written: {first}") from exc
+
+    def _insert(self, slices: Sequence[Slice], *, completed: bool) -> None:
         self._client.insert(
             "ingest_ledger",
             [[s.topic, s.partition, s.first, s.last, s.reference_us, int(completed)] for s in slices],
