@@ -132,3 +132,19 @@ def test_api_port_taken_stops_before_joining_the_group(running: Running) -> None
     done = cli(running, "serve", **taken_port(running), **other_store(running))
     assert done.returncode == 1
     assert "joined" not in done.stderr and "assigned" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["usage", "--client", "acme", "--direct"], id="usage"),
+        pytest.param(["prices", "show", "gpt-4o", "--direct"], id="prices-show"),
+        pytest.param(["reprice", "--since", "2026-01-01", "--dry-run", "--direct"], id="reprice-dry-run"),
+    ],
+)
+def test_reading_commands_never_create_a_store(running: Running, args: list[str]) -> None:
+    elsewhere = running.workdir / uuid.uuid4().hex
+    done = cli(running, *args, USAGEMETER_CLICKHOUSE_DSN=f"chdb://{elsewhere}")
+    assert done.returncode == 2, done.stderr
+    assert f"no usagemeter store in {elsewhere}" in done.stderr and len(done.stderr.strip().splitlines()) <= 2
+    assert not elsewhere.exists()
