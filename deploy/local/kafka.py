@@ -159,7 +159,8 @@ def _pid_alive(pid: int) -> bool:
         cmdline = (proc / "cmdline").read_bytes()
     except (FileNotFoundError, IndexError):
         return False
-    return state != "Z" and b"kafka.Kafka" in cmdline
+    # An empty command line is a process in the middle of exec (seen under load right after the spawn).
+    return state != "Z" and (not cmdline or b"kafka.Kafka" in cmdline)
 
 
 def _answers(bootstrap_servers: str, timeout_s: float) -> bool:
