@@ -6,10 +6,11 @@ how the worker hands ClickHouse thousands of events without decoding one of them
 
 ClickHouse reads a block by its record count, so a body holding two records or trailing bytes would shift
 every record after it: a phantom stored, the last real one dropped, no error. So each body is followed by
-an 8-byte marker, and the container's schema is the writer schema plus a last field ``usagemeter_marker``
-(``fixed(8)``): a record read from the wrong place reads its marker from the wrong bytes, and the staging
+a 16-byte marker, and the container's schema is the writer schema plus a last field ``usagemeter_marker``
+(``fixed(16)``): a record read from the wrong place reads its marker from the wrong bytes, and the staging
 view refuses the block (0012_usage_events_from_staging.sql). The marker is derived from the insert's
-deduplication token, which the view reads too; it costs one hash per insert and no per-event work.
+deduplication token, which the view reads too; it costs one hash per insert and no per-event work. It is
+hex text, so that an engine error quoting it stays UTF-8 (the chDB client drops the code of one that is not).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from functools import cache
 from usagemeter.schemas import WriterSchema
 
 _SYNC = b"usagemeter.sync!"  # any 16 bytes; fixed so that identical batches give identical blocks
-MARKER_FIELD = {"name": "usagemeter_marker", "type": {"type": "fixed", "name": "UsagemeterMarker", "size": 8}}
+MARKER_FIELD = {"name": "usagemeter_marker", "type": {"type": "fixed", "name": "UsagemeterMarker", "size": 16}}
 
 
 def zigzag_long(value: int) -> bytes:
@@ -40,8 +41,9 @@ def _avro_bytes(data: bytes) -> bytes:
 
 
 def marker_of(token: str) -> bytes:
-    """What the staging view expects after each body of an insert with this token: SHA-256's first 8 bytes."""
-    return hashlib.sha256(token.encode()).digest()[:8]
+    """What the staging view expects after each body of an insert with this token: SHA-256's first 8 bytes
+    as 16 lower-case hex digits."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16].encode()
 
 
 @cache

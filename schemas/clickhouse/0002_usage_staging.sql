@@ -33,6 +33,6 @@ CREATE TABLE IF NOT EXISTS usage_staging
     cost_label String DEFAULT '',
     -- Not an event field: the worker appends it to every body (consumers/avro_block.py), so the view can
     -- tell that each body held exactly one record.
-    usagemeter_marker FixedString(8) DEFAULT ''
+    usagemeter_marker FixedString(16) DEFAULT ''
 )
 ENGINE = Null;

@@ -128,7 +128,7 @@ FROM
                             ifNull(fromUnixTimestamp64Micro(toInt64OrNull(extract(token, '[|]t=([0-9]+)')), 'UTC'),
                                    now64(6)) AS reference_time,
                             usagemeter_reject_reason(
-                                token = '' OR usagemeter_marker = substring(SHA256(token), 1, 8), reference_time,
+                                token = '' OR usagemeter_marker = substring(lower(hex(SHA256(token))), 1, 16), reference_time,
                                 event_time, client_id, user_id, request_id, session_id, service, provider_given,
                                 model_given, operation, status, error, cost, service_tier, cost_label, labels,
                                 latency_ms, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
