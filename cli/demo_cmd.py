@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from usagemeter.consumers.service import build_worker, prepare_store
-from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
+from usagemeter.consumers.settings import KAFKA_LOG, ClickHouseSettings, KafkaSettings, WorkerSettings
 from usagemeter.consumers.store import connect
 from usagemeter.local.kafka import LocalKafka, create_topic
 from usagemeter.producers import UsageEmitter
@@ -51,7 +51,9 @@ def demo(
     kafka_settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic=topic, dlq_topic=dlq)
     ch_settings = ClickHouseSettings(dsn=f"chdb:///{(data_dir / 'chdb').absolute()}", database="demo")
     try:
-        connect(ch_settings).command("DROP DATABASE IF EXISTS demo SYNC")
+        fresh = connect(ch_settings)
+        fresh.command("DROP DATABASE IF EXISTS demo SYNC")
+        fresh.close()  # prepare_store reopens the engine after migrating: no other connection may hold it
         client = prepare_store(ch_settings)
         console.print(f"[bold]ClickHouse[/] embedded at {ch_settings.dsn}, database {ch_settings.database}")
         worker = build_worker(kafka_settings, WorkerSettings(max_batch_rows=20_000, max_batch_wait_s=0.5), client)
@@ -59,7 +61,7 @@ def demo(
         thread = threading.Thread(target=worker.run, args=(stop,), name="worker")
         thread.start()
         emit_started = time.monotonic()
-        with UsageEmitter(kafka.bootstrap_servers, topic=topic) as meter:
+        with UsageEmitter(kafka.bootstrap_servers, topic=topic, kafka_config={"logger": KAFKA_LOG}) as meter:
             for call in simulated_calls(random.Random(), events):
                 meter.emit(**call)
             for bad in _INVALID:

@@ -64,7 +64,10 @@ _INSTALL_HINTS = {
     " (macOS: brew install maven)",
 }
 _COMPLETE_MARKER = "COMPLETE"
-_ADMIN_CONFIG = {"socket.connection.setup.timeout.ms": 2000}
+_ADMIN_CONFIG = {
+    "socket.connection.setup.timeout.ms": 2000,
+    "log_level": 3,  # errors only: a short-lived admin client's informational lines are noise on a terminal
+}
 
 
 class LocalKafkaError(RuntimeError):
