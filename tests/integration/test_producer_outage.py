@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
+from tests.fixtures.kafka import keys_in_topic
 from usagemeter.local.kafka import LocalKafka, create_topic
 from usagemeter.producers import EmitterStats, UsageEmitter
 
@@ -50,30 +50,6 @@ def new_topic(kafka: LocalKafka, partitions: int = 4) -> str:
     name = f"outage-{uuid.uuid4().hex[:12]}"
     create_topic(kafka.bootstrap_servers, name, partitions)
     return name
-
-
-def keys_in_topic(bootstrap_servers: str, topic: str, expected: set[str], timeout_s: float = 60.0) -> set[str]:
-    """Every message key in ``topic`` (stops early once all of ``expected`` were seen)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"outage-check-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    seen: set[str] = set()
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and not expected <= seen:
-            for msg in consumer.consume(10_000, timeout=1.0):
-                key = msg.key()
-                if msg.error() is None and key:
-                    seen.add(key.decode())
-    finally:
-        consumer.close()
-    return seen
 
 
 def wait_until_spool_empty(emitter: UsageEmitter, timeout_s: float = 60.0) -> EmitterStats:

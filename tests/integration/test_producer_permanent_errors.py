@@ -13,40 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from tests.fixtures.kafka import KafkaBroker
+from tests.fixtures.kafka import KafkaBroker, keys_in_topic
 from usagemeter.producers import UsageEmitter
 from usagemeter.producers.spool import Spool
 from usagemeter.schemas import CURRENT
 from usagemeter.schemas.wire import encode
 
 pytestmark = pytest.mark.kafka
-
-
-def keys_in_topic(bootstrap_servers: str, topic: str, expected: set[str], timeout_s: float = 30.0) -> set[str]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"permanent-check-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    seen: set[str] = set()
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and not expected <= seen:
-            for msg in consumer.consume(10_000, timeout=1.0):
-                key = msg.key()
-                if msg.error() is None and key:
-                    seen.add(key.decode())
-    finally:
-        consumer.close()
-    return seen
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 30.0) -> bool:
