@@ -36,12 +36,13 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Producer, TopicPartition
 from fastavro import parse_schema, schemaless_reader
 
-from usagemeter.consumers import migrations, pricebook
+from usagemeter.consumers import migrations
 from usagemeter.consumers.batch import value_of
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
 from usagemeter.consumers.store import connect
 from usagemeter.consumers.worker import Worker
 from usagemeter.local.kafka import LocalKafka, create_topic
+from usagemeter.pricing import pricebook
 from usagemeter.producers.simulation import simulated_calls
 from usagemeter.schemas import CURRENT
 from usagemeter.schemas.wire import HEADER_LEN, encode

@@ -1,8 +1,4 @@
-"""usagemeter: usage metering for LLM and other metered API calls.
+"""The ``usagemeter`` command line: one module per command group, assembled in ``commands.py``.
 
-Import what you need from the parts: ``usagemeter.producers`` (the emitter services embed),
-``usagemeter.schemas`` (the event contract), ``usagemeter.query`` (spend reports), ``usagemeter.consumers``
-(the worker). This root package holds the ``usagemeter`` command line and nothing a producer would load.
+The top of the dependency direction: it may import every other part, and nothing imports it.
 """
-
-__version__ = "0.1.0"

@@ -1,3 +1,3 @@
-from usagemeter.app import main
+from usagemeter.cli.app import main
 
 main()

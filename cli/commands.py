@@ -6,17 +6,17 @@ from typing import Annotated
 
 import typer
 
-from usagemeter.demo_cmd import demo
-from usagemeter.dlq_cmd import app as dlq_app
-from usagemeter.errors import debug_requested
-from usagemeter.kafka_cmd import app as kafka_app
-from usagemeter.overrides_cmd import app as overrides_app
-from usagemeter.prices_cmd import app as prices_app
-from usagemeter.reprice_cmd import reprice_command
-from usagemeter.signals import restore_defaults
-from usagemeter.topics_cmd import app as topics_app
-from usagemeter.usage_cmd import usage_command
-from usagemeter.worker_cmd import migrate, serve, worker
+from usagemeter.cli.demo_cmd import demo
+from usagemeter.cli.dlq_cmd import app as dlq_app
+from usagemeter.cli.errors import debug_requested
+from usagemeter.cli.kafka_cmd import app as kafka_app
+from usagemeter.cli.overrides_cmd import app as overrides_app
+from usagemeter.cli.prices_cmd import app as prices_app
+from usagemeter.cli.reprice_cmd import reprice_command
+from usagemeter.cli.signals import restore_defaults
+from usagemeter.cli.topics_cmd import app as topics_app
+from usagemeter.cli.usage_cmd import usage_command
+from usagemeter.cli.worker_cmd import migrate, serve, worker
 
 app = typer.Typer(
     name="usagemeter",

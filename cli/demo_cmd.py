@@ -17,14 +17,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from usagemeter.consumers.service import build_worker, prepare_store
+from usagemeter.cli.service import build_worker, prepare_store
+from usagemeter.cli.usage_cmd import render
 from usagemeter.consumers.settings import KAFKA_LOG, ClickHouseSettings, KafkaSettings, WorkerSettings
 from usagemeter.consumers.store import connect
 from usagemeter.local.kafka import LocalKafka, create_topic
 from usagemeter.producers import UsageEmitter
 from usagemeter.producers.simulation import CLIENTS, simulated_calls
 from usagemeter.query import get_usage
-from usagemeter.usage_cmd import render
 
 _INVALID = (
     {"model": "gpt-4o-mini", "client_id": "", "input_tokens": 10},

@@ -19,18 +19,12 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
-from usagemeter.consumers.dlq_reader import (
-    DeadLetter,
-    DeadLetterReadError,
-    OffsetRange,
-    Selection,
-    count_by,
-    read_dead_letters,
-)
-from usagemeter.consumers.dlq_replay import ReplayReport, read_ledger, replay
+from usagemeter.cli.times import UTC_HELP, utc_time
+from usagemeter.consumers.dlq.reader import DeadLetter, OffsetRange, Selection, count_by, read_dead_letters
+from usagemeter.consumers.dlq.replay import ReplayReport, read_ledger, replay
 from usagemeter.consumers.settings import KafkaSettings
 from usagemeter.schemas import RejectReason
-from usagemeter.times import UTC_HELP, utc_time
+from usagemeter.schemas.errors import DeadLetterReadError
 
 app = typer.Typer(help="Dead letters: list and count them by reason, replay them after a fix.", no_args_is_help=True)
 

@@ -1,6 +1,6 @@
 """Operational errors as one line that names what to fix, and an exit code: 2 bad configuration, 1 failure.
 
-The one place known exceptions become messages, around the whole command (``usagemeter.app.main``);
+The one place known exceptions become messages, around the whole command (``usagemeter.cli.app.main``);
 a traceback only with ``--debug`` or USAGEMETER_DEBUG=1. Nothing is printed after a command has
 finished: librdkafka's and clickhouse-connect's loggers are silenced at exit.
 """
@@ -17,24 +17,11 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from usagemeter.consumers import settings as settings_module
-from usagemeter.consumers.errors import UsageMeterError
 from usagemeter.consumers.settings import KAFKA_LOG
-from usagemeter.consumers.store import StoreMissing
+from usagemeter.schemas.errors import ConfigError, StoreMissing, UsageMeterError
 
 CONFIG, FAILURE = 2, 1
 _QUIET = ("clickhouse_connect", "urllib3", "uvicorn.error")
-
-
-class ConfigError(UsageMeterError):
-    """A setting or option that cannot work as given (exit code 2)."""
-
-
-class Unreachable(UsageMeterError):
-    """A service the command needs does not answer (the message names it and its setting)."""
-
-
-class PortInUse(UsageMeterError):
-    """The query API's address is taken."""
 
 
 def debug_requested() -> bool:

@@ -7,13 +7,8 @@ from typing import Annotated
 
 import typer
 
-from usagemeter.local.kafka import (
-    DEFAULT_CONTROLLER_PORT,
-    DEFAULT_DATA_DIR,
-    DEFAULT_PORT,
-    LocalKafka,
-    LocalKafkaError,
-)
+from usagemeter.local.kafka import DEFAULT_CONTROLLER_PORT, DEFAULT_DATA_DIR, DEFAULT_PORT, LocalKafka
+from usagemeter.schemas.errors import LocalKafkaError
 
 app = typer.Typer(
     help="Run a local single-node Kafka broker (KRaft, 127.0.0.1) from the Apache Kafka jars; no Docker needed.",

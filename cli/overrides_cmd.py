@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from usagemeter.consumers import overrides
 from usagemeter.consumers.settings import ClickHouseSettings, OverridesSettings
 from usagemeter.consumers.store import connect
+from usagemeter.pricing import overrides
+from usagemeter.schemas.errors import OverridesError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -28,7 +29,7 @@ def check(file: FileOption = None) -> None:
     """Validate the file and list its entries; touches no store."""
     try:
         parsed = overrides.read(_path(file))
-    except overrides.OverridesError as exc:
+    except OverridesError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"{len(parsed.model)} model price overrides, {len(parsed.contract)} contract rules: valid")
@@ -43,7 +44,7 @@ def load(file: FileOption = None) -> None:
     """
     try:
         resolved = overrides.load(connect(ClickHouseSettings()), overrides.read(_path(file)))
-    except overrides.OverridesError as exc:
+    except OverridesError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"loaded: {len(resolved.prices)} price rows, {len(resolved.contracts)} contract rows")

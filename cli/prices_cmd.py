@@ -11,13 +11,13 @@ from clickhouse_connect.driver.client import Client
 from rich.console import Console
 from rich.table import Table
 
-from usagemeter import via_api
-from usagemeter.consumers import price_updates
+from usagemeter.cli import via_api
+from usagemeter.cli.times import UTC_HELP, utc_time
+from usagemeter.pricing import price_updates
+from usagemeter.query.price_models import BookLoaded
 from usagemeter.query.prices import UnitPrices, unit_prices
-from usagemeter.query.pricing_api import BookLoaded
 from usagemeter.query.remote import DEFAULT_API_URL
 from usagemeter.query.remote_prices import fetch_prices, post_snapshot
-from usagemeter.times import UTC_HELP, utc_time
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from usagemeter import via_api
-from usagemeter.consumers.reprice import RepriceRequest, RepriceResult, reprice
+from usagemeter.cli import via_api
+from usagemeter.cli.times import UTC_HELP, utc_time
+from usagemeter.query.price_models import RepriceRequest, RepriceResult
+from usagemeter.query.prices import reprice
 from usagemeter.query.remote import DEFAULT_API_URL
 from usagemeter.query.remote_prices import post_reprice
-from usagemeter.times import UTC_HELP, utc_time
 
 
 def reprice_command(

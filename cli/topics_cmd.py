@@ -15,16 +15,12 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from usagemeter.consumers.errors import UsageMeterError
 from usagemeter.consumers.settings import KafkaSettings
+from usagemeter.schemas.errors import TopicsError
 
 app = typer.Typer(help="Kafka topics: create the events topic and its DLQ.", no_args_is_help=True)
 
 _HOUR_MS = 3_600_000
-
-
-class TopicsError(UsageMeterError):
-    """A topic could not be listed or created (the message names the topic and the broker)."""
 
 
 @dataclass(frozen=True, slots=True)

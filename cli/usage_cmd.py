@@ -18,13 +18,14 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
+from usagemeter.cli.times import EXAMPLES, local_time
 from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.consumers.store import connect
 from usagemeter.query import UsageReport, get_usage
 from usagemeter.query.models import UsageTotals
 from usagemeter.query.periods import Period
-from usagemeter.query.remote import DEFAULT_API_URL, UsageApiError, UsageApiUnreachableError, fetch_usage
-from usagemeter.times import EXAMPLES, local_time
+from usagemeter.query.remote import DEFAULT_API_URL, fetch_usage
+from usagemeter.schemas.errors import UsageApiError, UsageApiUnreachableError
 
 
 class PeriodChoice(StrEnum):

@@ -10,10 +10,15 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from rich.console import Console
 
-from usagemeter.consumers.errors import UsageMeterError
 from usagemeter.consumers.settings import ClickHouseSettings
-from usagemeter.consumers.store import StoreInUse, StoreUnreachable, connect
-from usagemeter.query.remote import UsageApiError, UsageApiUnreachableError
+from usagemeter.consumers.store import connect
+from usagemeter.schemas.errors import (
+    StoreInUse,
+    StoreUnreachable,
+    UsageApiError,
+    UsageApiUnreachableError,
+    UsageMeterError,
+)
 
 T = TypeVar("T")
 
@@ -40,7 +45,7 @@ def run(
             errors.print(f"No usage API answers at {api_url}; opening the store directly.", highlight=False)
             return from_store()
     except (StoreInUse, StoreUnreachable):
-        raise  # one line each, from usagemeter.errors
+        raise  # one line each, from usagemeter.cli.errors
     except (ValueError, UsageApiError, UsageMeterError) as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc

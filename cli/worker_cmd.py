@@ -13,14 +13,15 @@ import typer
 import uvicorn
 from clickhouse_connect.driver.client import Client
 
-from usagemeter.consumers import migrations, price_updates
-from usagemeter.consumers.service import build_worker, prepare_store
+from usagemeter.api.app import create_app
+from usagemeter.cli.service import build_worker, prepare_store
+from usagemeter.cli.signals import stop_on_signals
+from usagemeter.cli.topics_cmd import default_specs, ensure_topics
+from usagemeter.consumers import migrations
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, PriceRefreshSettings, WorkerSettings
 from usagemeter.consumers.store import connect, wait_until_answering
-from usagemeter.errors import PortInUse, Unreachable
-from usagemeter.query.http import create_app
-from usagemeter.signals import stop_on_signals
-from usagemeter.topics_cmd import default_specs, ensure_topics
+from usagemeter.pricing import price_updates
+from usagemeter.schemas.errors import PortInUse, Unreachable
 
 log = logging.getLogger("usagemeter.worker")
 

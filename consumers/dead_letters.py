@@ -15,7 +15,7 @@ from typing import cast
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from usagemeter.consumers.errors import DeadLetterUnavailable
+from usagemeter.schemas.errors import DeadLetterUnavailable
 from usagemeter.schemas.validation import Rejection
 
 REASON_HEADER = "usagemeter.reason"

@@ -18,8 +18,8 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from usagemeter.consumers.batch import Slice
-from usagemeter.consumers.errors import StoreUnavailable
 from usagemeter.consumers.id_window import U64
+from usagemeter.schemas.errors import StoreUnavailable
 
 
 @dataclass(frozen=True, slots=True)

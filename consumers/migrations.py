@@ -13,9 +13,7 @@ from importlib import resources
 
 from clickhouse_connect.driver.client import Client
 
-
-class MigrationEdited(RuntimeError):
-    """An already-applied migration file no longer matches what was applied."""
+from usagemeter.schemas.errors import MigrationEdited
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError, ProgrammingError
 
 from usagemeter.consumers.avro_block import container
-from usagemeter.consumers.errors import BlockRejected, StoreUnavailable
 from usagemeter.schemas import WriterSchema
+from usagemeter.schemas.errors import BlockRejected, StoreUnavailable
 
 STAGING_TABLE: Final = "usage_staging"
 # ClickHouse error codes that mean "this server, now", not "this data": the same bytes may pass later.

@@ -1,11 +1,8 @@
 """Connections to ClickHouse: the embedded engine (chDB) or a server, through the same client code.
 
-Errors name what to fix, for the CLI to print as one line::
-
-    UsageMeterError
-    ├── StoreMissing          a reading command found no store where it looked (it never creates one)
-    ├── StoreInUse            another process owns the embedded directory (chDB allows one)
-    └── StoreUnreachable      no ClickHouse server answers at the DSN
+Errors name what to fix, for the CLI to print as one line: ``StoreMissing`` (a reading command found no
+store where it looked; it never creates one), ``StoreInUse`` (another process owns the embedded directory;
+chDB allows one), ``StoreUnreachable`` (no ClickHouse server answers at the DSN); see ``schemas/errors.py``.
 """
 
 from __future__ import annotations
@@ -22,23 +19,11 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import OperationalError
 
-from usagemeter.consumers.errors import UsageMeterError
 from usagemeter.consumers.settings import ClickHouseSettings
+from usagemeter.schemas.errors import StoreInUse, StoreMissing, StoreUnreachable
 
 _WHERE = "USAGEMETER_CLICKHOUSE_DSN / _DATABASE"
 _opened: set[Path] = set()  # embedded directories this process opened: chDB shares one engine per process
-
-
-class StoreMissing(UsageMeterError):
-    """No store (directory, database or tables) where a reading command looked."""
-
-
-class StoreInUse(UsageMeterError):
-    """The embedded directory is owned by another process."""
-
-
-class StoreUnreachable(UsageMeterError):
-    """No ClickHouse server answers at the DSN."""
 
 
 def embedded_dir(settings: ClickHouseSettings) -> Path:

@@ -21,11 +21,11 @@ from usagemeter.consumers.batch import Batch
 from usagemeter.consumers.clock import Clock, SystemClock
 from usagemeter.consumers.dead_letters import DeadLetters
 from usagemeter.consumers.dedup import Admitted, Deduplicator
-from usagemeter.consumers.errors import StopRequested, StoreUnavailable
 from usagemeter.consumers.ledger import Ledger
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.consumers.writer import BatchWriter, WriteResult
+from usagemeter.schemas.errors import StopRequested, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from confluent_kafka import Message
 from usagemeter.consumers import triage
 from usagemeter.consumers.batch import Batch, SchemaGroup, value_of
 from usagemeter.consumers.dead_letters import DeadLetters
-from usagemeter.consumers.errors import BlockRejected, DeadLetterRatioExceeded, StoreUnavailable
 from usagemeter.consumers.ledger import Ledger
 from usagemeter.consumers.settings import WorkerSettings
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.schemas import WriterSchema, by_fingerprint
+from usagemeter.schemas.errors import BlockRejected, DeadLetterRatioExceeded, StoreUnavailable
 from usagemeter.schemas.validation import Rejection
 from usagemeter.schemas.wire import HEADER_LEN
 

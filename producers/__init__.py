@@ -5,12 +5,13 @@ provider SDK: ``extract_usage`` reads OpenAI, Anthropic, Gemini and LiteLLM resp
 """
 
 from usagemeter.producers.backlog import DeliveryCallback
-from usagemeter.producers.emitter import EventTooLargeError, UsageEmitter
-from usagemeter.producers.extraction import Extracted, ExtractionError, extract_usage
+from usagemeter.producers.emitter import UsageEmitter
+from usagemeter.producers.extraction import Extracted, extract_usage
 from usagemeter.producers.fields import EventFields
-from usagemeter.producers.session import SessionError, UsageSession
+from usagemeter.producers.session import UsageSession
 from usagemeter.producers.spool import Spool
 from usagemeter.producers.stats import EmitterStats
+from usagemeter.schemas.errors import EventTooLargeError, ExtractionError, SessionError
 
 __all__ = [
     "DeliveryCallback",

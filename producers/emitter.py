@@ -34,12 +34,13 @@ from typing import Any, Literal, Unpack
 from confluent_kafka import Producer
 
 from usagemeter.producers.backlog import Backlog, DeliveryCallback, LogLimiter
-from usagemeter.producers.extraction import ExtractionError, extract_usage
+from usagemeter.producers.extraction import extract_usage
 from usagemeter.producers.fields import FIELD_NAMES, EventFields, type_problem, unknown_field_message
 from usagemeter.producers.session import UsageSession
 from usagemeter.producers.spool import Spool
 from usagemeter.producers.stats import Counters, EmitterStats
 from usagemeter.schemas import CURRENT, UsageEvent, check_record
+from usagemeter.schemas.errors import EventTooLargeError, ExtractionError
 from usagemeter.schemas.wire import encode
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,6 @@ _PRODUCER_DEFAULTS: Mapping[str, Any] = {
 
 _LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000
 """librdkafka's default ``message.max.bytes``: over it, ``produce()`` refuses a message (key + value)."""
-
-
-class EventTooLargeError(ValueError):
-    """An encoded event over the producer's ``message.max.bytes``: no broker would take it."""
 
 
 DEFAULT_SPOOL_ROOT = Path(".var/usagemeter/spool")

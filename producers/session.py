@@ -45,6 +45,7 @@ from typing import Any, Final, Protocol, Unpack, cast
 
 from usagemeter.producers.extraction import extract_usage
 from usagemeter.producers.fields import EventFields
+from usagemeter.schemas.errors import SessionError
 from usagemeter.schemas.validation import COUNT_FIELDS
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,6 @@ _TOKEN_FIELDS: Final = {
 _TOOL_KINDS: Final = frozenset({"function_call", "tool_usage"})
 KINDS: Final = (*_TOKEN_FIELDS, *sorted(_TOOL_KINDS))
 _SUMMED: Final = tuple(name for name in COUNT_FIELDS if name not in ("requests", "latency_ms"))
-
-
-class SessionError(ValueError):
-    """A ``usage()`` line or a session the event contract cannot take."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,13 @@
 
 Reports read the 15-minute aggregate tables, never the raw events; periods are local days or months in
 any IANA time zone, exact because every UTC offset in use is a multiple of 15 minutes. Costs are
-``Decimal`` and travel as strings in JSON. ``create_app()`` builds the HTTP API that serves them.
+``Decimal`` and travel as strings in JSON. The HTTP API that serves them is
+``usagemeter.api`` (this package does not import a web framework).
 """
 
-from usagemeter.query.http import create_app
 from usagemeter.query.models import UsageReport
-from usagemeter.query.remote import UsageApiError, UsageApiUnreachableError, fetch_usage
+from usagemeter.query.remote import fetch_usage
 from usagemeter.query.report import get_usage
+from usagemeter.schemas.errors import UsageApiError, UsageApiUnreachableError
 
-__all__ = ["UsageApiError", "UsageApiUnreachableError", "UsageReport", "create_app", "fetch_usage", "get_usage"]
+__all__ = ["UsageApiError", "UsageApiUnreachableError", "UsageReport", "fetch_usage", "get_usage"]

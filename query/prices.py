@@ -1,4 +1,6 @@
-"""``unit_prices()``: the unit prices the engine applies to a model at a moment, from the book in force.
+"""Prices from the store: ``unit_prices()`` in force for a model at a moment, and ``reprice()`` for a request.
+
+``unit_prices()`` gives the unit prices the engine applies to a model at a moment, from the book in force.
 
 Asks the engine itself rather than genai-prices: the name goes through the same resolver as events
 (``usagemeter_resolve_name``) and the prices through the same function as repricing
@@ -15,7 +17,9 @@ from typing import Final
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
-from usagemeter.consumers.pricebook import PRICE_COLUMNS
+from usagemeter.pricing import reprice as repricing
+from usagemeter.pricing.columns import PRICE_COLUMNS
+from usagemeter.query.price_models import RepriceRequest, RepriceResult
 
 _SQL: Final = """
 SELECT name[1], name[2], usagemeter_unit_prices(name[1], name[2], '', {at:DateTime64(6, 'UTC')}, 0),
@@ -56,3 +60,10 @@ def unit_prices(client: Client, model: str, *, provider: str = "", at: datetime 
         approximate=bool(prices[2]),
         prices=dict(zip(PRICE_COLUMNS, prices[3:], strict=True)),
     )
+
+
+def reprice(client: Client, request: RepriceRequest) -> RepriceResult:
+    """``pricing.reprice.reprice`` for a request of the API or the CLI."""
+    selection = repricing.Selection(request.since, request.until, request.client_id, request.model)
+    run = repricing.reprice(client, selection, dry_run=request.dry_run, reason=request.reason)
+    return RepriceResult.model_validate(run, from_attributes=True)

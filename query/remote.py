@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from usagemeter.query.models import UsageReport
 from usagemeter.query.periods import Period
+from usagemeter.schemas.errors import UsageApiError, UsageApiUnreachableError
 
 DEFAULT_API_URL: Final = "http://127.0.0.1:8765"
 M = TypeVar("M", bound=BaseModel)
@@ -39,18 +40,6 @@ class HttpGetter(Protocol):
     """An HTTP client that can GET: an ``httpx.Client``, or FastAPI's ``TestClient`` in tests."""
 
     def get(self, url: str, *, params: dict[str, str]) -> ResponseLike: ...
-
-
-class UsageApiError(Exception):
-    """The query API did not return a report."""
-
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class UsageApiUnreachableError(UsageApiError):
-    """Nothing answered at the API's address."""
 
 
 def fetch_usage(

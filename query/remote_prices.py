@@ -12,9 +12,8 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from usagemeter.consumers.reprice import RepriceRequest, RepriceResult
+from usagemeter.query.price_models import BookLoaded, RepriceRequest, RepriceResult
 from usagemeter.query.prices import UnitPrices
-from usagemeter.query.pricing_api import BookLoaded
 from usagemeter.query.remote import ResponseLike, call_api
 
 Model = TypeVar("Model", bound=BaseModel)

@@ -39,6 +39,8 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from usagemeter.schemas.errors import LocalKafkaError, ToolMissingError
+
 __all__ = [
     "KAFKA_VERSION",
     "LocalKafka",
@@ -68,14 +70,6 @@ _ADMIN_CONFIG = {
     "socket.connection.setup.timeout.ms": 2000,
     "log_level": 3,  # errors only: a short-lived admin client's informational lines are noise on a terminal
 }
-
-
-class LocalKafkaError(RuntimeError):
-    """The local broker could not be fetched, started, stopped or used."""
-
-
-class ToolMissingError(LocalKafkaError):
-    """``java`` or ``mvn`` is not on PATH."""
 
 
 @dataclass(frozen=True, slots=True)

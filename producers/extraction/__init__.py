@@ -6,7 +6,8 @@ No provider SDK is imported, here or below: responses are read by field name (``
 producer stays as light as its base install. One module per provider; ``detect`` picks one.
 """
 
-from usagemeter.producers.extraction.base import Extracted, ExtractionError
+from usagemeter.producers.extraction.base import Extracted
 from usagemeter.producers.extraction.detect import extract_usage
+from usagemeter.schemas.errors import ExtractionError
 
 __all__ = ["Extracted", "ExtractionError", "extract_usage"]

@@ -13,10 +13,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from usagemeter.producers.fields import EventFields
-
-
-class ExtractionError(ValueError):
-    """The object is not a response whose usage we can read: unknown shape, no usage, or a bad count."""
+from usagemeter.schemas.errors import ExtractionError
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ other shape is refused rather than guessed: the two conventions differ exactly o
 from __future__ import annotations
 
 from usagemeter.producers.extraction import from_anthropic, from_gemini, from_litellm, from_openai
-from usagemeter.producers.extraction.base import Extracted, ExtractionError, get, text
+from usagemeter.producers.extraction.base import Extracted, get, text
+from usagemeter.schemas.errors import ExtractionError
 
 _ANTHROPIC_USAGE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens", "server_tool_use")
 _KNOWN = (

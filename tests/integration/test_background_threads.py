@@ -14,10 +14,10 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from tests.fixtures.snapshots import NEW_MODEL, Served, served, with_model
-from usagemeter.consumers import price_updates, pricebook
-from usagemeter.consumers.overrides_watch import OverridesWatcher
 from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.consumers.store import connect
+from usagemeter.pricing import price_updates, pricebook
+from usagemeter.pricing.overrides_watch import OverridesWatcher
 from usagemeter.query.prices import unit_prices
 
 pytestmark = pytest.mark.clickhouse

@@ -30,13 +30,13 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from tests.bad_inputs import STALLS_THE_WORKER, VARIANTS, event
 from tests.fixtures.kafka import KafkaBroker
-from usagemeter.consumers.dlq_reader import DeadLetter, Selection, count_by, read_dead_letters
-from usagemeter.consumers.dlq_replay import read_ledger, replay
-from usagemeter.consumers.errors import BlockRejected, DeadLetterRatioExceeded
-from usagemeter.consumers.service import build_worker
+from usagemeter.cli.service import build_worker
+from usagemeter.consumers.dlq.reader import DeadLetter, Selection, count_by, read_dead_letters
+from usagemeter.consumers.dlq.replay import read_ledger, replay
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.schemas import RejectReason, WriterSchema, by_version, registry
+from usagemeter.schemas.errors import BlockRejected, DeadLetterRatioExceeded
 from usagemeter.schemas.wire import HEADER_LEN
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]

@@ -10,6 +10,7 @@ from confluent_kafka import Producer
 from typer.testing import CliRunner
 
 from tests.fixtures.kafka import KafkaBroker
+from usagemeter.cli.dlq_cmd import app
 from usagemeter.consumers.dead_letters import (
     MESSAGE_HEADER,
     OFFSET_HEADER,
@@ -18,9 +19,8 @@ from usagemeter.consumers.dead_letters import (
     REPLAY_OF_HEADER,
     TOPIC_HEADER,
 )
-from usagemeter.consumers.dlq_reader import read_topic
+from usagemeter.consumers.dlq.reader import read_topic
 from usagemeter.consumers.settings import KafkaSettings
-from usagemeter.dlq_cmd import app
 
 pytestmark = pytest.mark.kafka
 

@@ -27,7 +27,7 @@ from genai_prices import Usage, calc_price
 from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import ModelInfo, Provider
 
-from usagemeter.consumers import pricebook
+from usagemeter.pricing import columns, pricebook
 from usagemeter.schemas import CURRENT
 
 pytestmark = pytest.mark.clickhouse
@@ -142,7 +142,7 @@ def _exclusion(model: ModelInfo, at: datetime) -> str:
     """Why the book only approximates this model at this time; '' when it prices it exactly."""
     price = model.get_prices(at)
     values = {k: v for k, v in price.__dict__.items() if not k.startswith("_") and v is not None}
-    if values.keys() - set(pricebook.PRICE_COLUMNS):
+    if values.keys() - set(columns.PRICE_COLUMNS):
         return "price keys without a column"
     return ""
 

@@ -23,10 +23,10 @@ from clickhouse_connect.driver.client import Client
 from usagemeter.consumers import triage
 from usagemeter.consumers.batch import Slice
 from usagemeter.consumers.dedup import Deduplicator
-from usagemeter.consumers.errors import BlockRejected
 from usagemeter.consumers.ledger import Ledger
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.schemas import CURRENT, check_record
+from usagemeter.schemas.errors import BlockRejected
 from usagemeter.schemas.wire import HEADER_LEN, encode
 
 pytestmark = pytest.mark.clickhouse
@@ -35,7 +35,7 @@ TABLES = ("usage_events", "ingested_ids", "usage_15m_by_user", "usage_15m_by_mod
 _STEP = """
 import json, sys, time, uuid
 from usagemeter.consumers import migrations
-from usagemeter.consumers.service import prepare_store, reopen_engine
+from usagemeter.cli.service import prepare_store, reopen_engine
 from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.consumers.store import connect
@@ -102,10 +102,10 @@ def test_a_block_retried_by_a_fresh_process_is_stored_once(tmp_path: Path, first
 def test_reopening_refuses_when_another_connection_holds_the_engine(tmp_path: Path) -> None:
     script = """
 import sys
-from usagemeter.consumers.errors import StoreInUse
-from usagemeter.consumers.service import reopen_engine
+from usagemeter.cli.service import reopen_engine
 from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.consumers.store import connect
+from usagemeter.schemas.errors import StoreInUse
 settings = ClickHouseSettings(dsn=sys.argv[1])
 held, client = connect(settings), connect(settings)
 try:

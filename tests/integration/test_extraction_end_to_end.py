@@ -18,9 +18,9 @@ from google.genai.types import GenerateContentResponse
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
-from usagemeter.consumers import pricebook
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.consumers.worker import Worker
+from usagemeter.pricing import pricebook
 from usagemeter.producers import UsageEmitter
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]

@@ -29,11 +29,11 @@ from tests.faults.traffic import (
     reference_aggregates,
     with_resends,
 )
-from usagemeter.consumers import pricebook
 from usagemeter.consumers.batch import Batch
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
 from usagemeter.consumers.store import connect
 from usagemeter.consumers.worker import Worker
+from usagemeter.pricing import pricebook
 
 pytestmark = pytest.mark.kafka
 log = logging.getLogger(__name__)

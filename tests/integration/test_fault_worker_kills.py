@@ -35,7 +35,7 @@ from tests.faults.traffic import (
     reference_aggregates,
     with_resends,
 )
-from usagemeter.consumers import pricebook
+from usagemeter.pricing import pricebook
 
 pytestmark = pytest.mark.kafka
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class WorkerProcess:
         self.starts += 1
         with (self._logs / f"worker-{self.starts}.log").open("wb") as out:
             return subprocess.Popen(
-                [sys.executable, "-c", "from usagemeter.app import main; main()", "worker"],
+                [sys.executable, "-c", "from usagemeter.cli.app import main; main()", "worker"],
                 env=self._env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

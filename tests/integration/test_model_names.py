@@ -17,7 +17,7 @@ from genai_prices.data_snapshot import DataSnapshot, get_snapshot
 from genai_prices.types import ModelInfo, Provider
 
 from tests.fixtures.staging import event, stage
-from usagemeter.consumers import pricebook
+from usagemeter.pricing import pricebook
 
 pytestmark = pytest.mark.clickhouse
 

@@ -11,8 +11,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from tests.integration.test_engine_pricing import _costs, _event, _insert
-from usagemeter.consumers import overrides, pricebook
-from usagemeter.consumers.overrides_watch import OverridesWatcher
+from usagemeter.pricing import columns, overrides, pricebook
+from usagemeter.pricing.overrides_watch import OverridesWatcher
 
 pytestmark = pytest.mark.clickhouse
 
@@ -90,7 +90,7 @@ def test_half_a_version_left_by_a_killed_load_is_discarded_even_when_the_file_is
     # What a process killed between the two inserts leaves: the model overrides of version 2 only.
     clickhouse.insert(
         "price_override_source",
-        [[2, "openai", "gpt-4o", datetime(2020, 1, 1, tzinfo=UTC), pricebook.BOOK_END, Decimal(7), "model[0]"]],
+        [[2, "openai", "gpt-4o", datetime(2020, 1, 1, tzinfo=UTC), columns.BOOK_END, Decimal(7), "model[0]"]],
         column_names=["version", "provider_id", "model_id", "valid_from", "valid_to", "input_mtok", "entry"],
         settings={"async_insert": 0},
     )

@@ -21,9 +21,9 @@ from confluent_kafka import Consumer, Producer
 from genai_prices import Usage, calc_price
 
 from tests.bad_inputs import one_of_each
-from usagemeter.consumers import pricebook
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.consumers.worker import Worker
+from usagemeter.pricing import pricebook
 from usagemeter.producers import EventFields, UsageEmitter
 from usagemeter.schemas import by_version
 from usagemeter.schemas.wire import encode

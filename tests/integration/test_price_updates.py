@@ -14,11 +14,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.fixtures.snapshots import NEW_MODEL, Served, installed_raw, served, with_model
-from usagemeter.app import app
-from usagemeter.consumers import price_updates, pricebook
+from usagemeter.api.app import create_app
+from usagemeter.cli.app import app
 from usagemeter.consumers.settings import ClickHouseSettings
-from usagemeter.query.http import create_app
+from usagemeter.pricing import price_updates, pricebook
 from usagemeter.query.prices import unit_prices
+from usagemeter.schemas.errors import SnapshotRejected
 
 pytestmark = pytest.mark.clickhouse
 __all__ = ["served"]
@@ -96,7 +97,7 @@ BAD_SNAPSHOTS = [
 
 @pytest.mark.parametrize(("content", "message"), BAD_SNAPSHOTS)
 def test_a_bad_snapshot_is_refused_and_the_book_stays(book: Client, content: bytes, message: str) -> None:
-    with pytest.raises(price_updates.SnapshotRejected, match=message):
+    with pytest.raises(SnapshotRejected, match=message):
         price_updates.read_snapshot(content)
     api = TestClient(create_app(lambda: book))
     answer = api.post("/v1/prices/snapshot", content=content, headers={"content-type": "application/json"})

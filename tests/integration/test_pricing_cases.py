@@ -20,9 +20,10 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from tests.integration.test_engine_pricing import EPOCH, MICROSECOND, _insert
-from usagemeter.consumers import migrations, overrides, pricebook
+from usagemeter.consumers import migrations
 from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.consumers.store import connect
+from usagemeter.pricing import overrides, pricebook
 
 pytestmark = pytest.mark.clickhouse
 

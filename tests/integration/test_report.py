@@ -17,7 +17,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
 
-from usagemeter.query import UsageApiError, UsageReport, create_app, fetch_usage, get_usage
+from usagemeter.api import create_app
+from usagemeter.query import UsageApiError, UsageReport, fetch_usage, get_usage
 
 pytestmark = pytest.mark.clickhouse
 

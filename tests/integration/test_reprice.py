@@ -22,11 +22,11 @@ from typer.testing import CliRunner
 
 from tests.fixtures.snapshots import NEW_MODEL, with_model
 from tests.fixtures.staging import event, stage
-from usagemeter.app import app
-from usagemeter.consumers import price_updates, pricebook, reprice
+from usagemeter.api.app import create_app
+from usagemeter.cli.app import app
 from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.consumers.store import connect
-from usagemeter.query.http import create_app
+from usagemeter.pricing import price_updates, pricebook, reprice
 
 pytestmark = pytest.mark.clickhouse
 
@@ -118,13 +118,13 @@ def test_unknown_model_priced_once_a_price_exists(
     unpriced = client.query("SELECT sum(unpriced) FROM usage_15m_by_model").result_rows[0][0]
     assert unpriced == len(events) // 2
 
-    assert reprice.reprice(client, reprice.RepriceRequest(since=SINCE)).events_repriced == 0, "no price yet"
+    assert reprice.reprice(client, reprice.Selection(since=SINCE)).events_repriced == 0, "no price yet"
 
     _load(client, PRICE)
-    dry = reprice.reprice(client, reprice.RepriceRequest(since=SINCE, dry_run=True))
+    dry = reprice.reprice(client, reprice.Selection(since=SINCE), dry_run=True)
     assert (dry.events_repriced, dry.chunks_written) == (len(events) // 2, 0)
     assert client.query("SELECT count() FROM cost_adjustments").result_rows[0][0] == 0
-    result = reprice.reprice(client, reprice.RepriceRequest(since=SINCE))
+    result = reprice.reprice(client, reprice.Selection(since=SINCE))
     assert (result.events_repriced, result.unknown_now_priced) == (len(events) // 2, len(events) // 2)
     assert result.cost_delta > 0
 
@@ -134,7 +134,7 @@ def test_unknown_model_priced_once_a_price_exists(
         assert _aggregates(client, table) == _aggregates(fresh, table)
     assert _unknown(client) == {}
 
-    again = reprice.reprice(client, reprice.RepriceRequest(since=SINCE))
+    again = reprice.reprice(client, reprice.Selection(since=SINCE))
     assert (again.events_repriced, again.chunks_written, again.cost_delta) == (0, 0, Decimal(0))
     assert _aggregates(client, "usage_15m_by_model") == _aggregates(fresh, "usage_15m_by_model")
 
@@ -144,12 +144,12 @@ def test_corrected_price_for_a_past_period_moves_only_that_period(
 ) -> None:
     client, events = staged
     _load(client, PRICE)
-    reprice.reprice(client, reprice.RepriceRequest(since=SINCE))
+    reprice.reprice(client, reprice.Selection(since=SINCE))
     before = _aggregates(client, "usage_15m_by_user")
 
     start, end = NOW - timedelta(days=6), NOW - timedelta(days=3)
     _load(client, CORRECTED)
-    result = reprice.reprice(client, reprice.RepriceRequest(since=start, until=end, client_id="acme", model=NEW_MODEL))
+    result = reprice.reprice(client, reprice.Selection(since=start, until=end, client_id="acme", model=NEW_MODEL))
     after = _aggregates(client, "usage_15m_by_user")
 
     def inside(row: tuple[Any, ...]) -> bool:
@@ -185,14 +185,14 @@ def test_a_run_that_crashed_half_way_is_completed_by_the_next(
 
     monkeypatch.setattr(reprice, "_insert", crash_after_two)
     with pytest.raises(ConnectionError):
-        reprice.reprice(client, reprice.RepriceRequest(since=SINCE))
+        reprice.reprice(client, reprice.Selection(since=SINCE))
     assert client.query("SELECT count() FROM cost_adjustments").result_rows[0][0] == 2 * 2 * 5
 
     monkeypatch.setattr(reprice, "_insert", real_insert)
-    rest = reprice.reprice(client, reprice.RepriceRequest(since=SINCE))
+    rest = reprice.reprice(client, reprice.Selection(since=SINCE))
     assert rest.events_repriced == len(events) // 2 - 10
     assert client.query("SELECT count() FROM cost_adjustments").result_rows[0][0] == 2 * (len(events) // 2)
-    assert reprice.reprice(client, reprice.RepriceRequest(since=SINCE)).events_repriced == 0
+    assert reprice.reprice(client, reprice.Selection(since=SINCE)).events_repriced == 0
 
 
 @pytest.fixture

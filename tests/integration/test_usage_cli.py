@@ -16,9 +16,9 @@ import uvicorn
 from clickhouse_connect.driver.client import Client
 from typer.testing import CliRunner
 
+from usagemeter.api import create_app
+from usagemeter.cli.usage_cmd import usage_command
 from usagemeter.consumers.settings import ClickHouseSettings
-from usagemeter.query import create_app
-from usagemeter.usage_cmd import usage_command
 
 pytestmark = pytest.mark.clickhouse
 

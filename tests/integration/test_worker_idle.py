@@ -68,7 +68,7 @@ def test_an_idle_worker_uses_under_2_percent_of_a_core_with_the_broker_up_or_gon
         log = tmp_path / "worker.log"
         with log.open("wb") as out:
             worker = subprocess.Popen(
-                [sys.executable, "-c", "from usagemeter.app import main; main()", "worker"],
+                [sys.executable, "-c", "from usagemeter.cli.app import main; main()", "worker"],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -11,8 +11,8 @@ from typing import cast
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from usagemeter.consumers import price_updates
-from usagemeter.consumers.overrides_watch import OverridesWatcher
+from usagemeter.pricing import price_updates
+from usagemeter.pricing.overrides_watch import OverridesWatcher
 
 INTERVAL_S = 0.05
 

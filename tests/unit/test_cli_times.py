@@ -9,10 +9,10 @@ from typing import Any, get_type_hints
 import pytest
 import typer
 
-from usagemeter import dlq_cmd, prices_cmd
-from usagemeter.reprice_cmd import reprice_command
-from usagemeter.times import local_time, utc_time
-from usagemeter.usage_cmd import usage_command
+from usagemeter.cli import dlq_cmd, prices_cmd
+from usagemeter.cli.reprice_cmd import reprice_command
+from usagemeter.cli.times import local_time, utc_time
+from usagemeter.cli.usage_cmd import usage_command
 
 PLUS_1 = timezone(timedelta(hours=1))
 

@@ -15,7 +15,7 @@ from usagemeter.consumers.dead_letters import (
     REPLAY_OF_HEADER,
     TOPIC_HEADER,
 )
-from usagemeter.consumers.dlq_reader import DeadLetter, OffsetRange, Selection, dead_letter
+from usagemeter.consumers.dlq.reader import DeadLetter, OffsetRange, Selection, dead_letter
 
 AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

@@ -22,7 +22,8 @@ from openai.types.completion_usage import CompletionTokensDetails, PromptTokensD
 from openai.types.responses import Response
 
 from usagemeter.producers import EventFields
-from usagemeter.producers.extraction import ExtractionError, extract_usage
+from usagemeter.producers.extraction import extract_usage
+from usagemeter.schemas.errors import ExtractionError
 
 LOOKUP = Function(name="lookup", arguments="{}")
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from usagemeter.local.kafka import KAFKA_VERSION, LocalKafka, ToolMissingError, default_cache_dir
+from usagemeter.local.kafka import KAFKA_VERSION, LocalKafka, default_cache_dir
+from usagemeter.schemas.errors import ToolMissingError
 
 
 def _properties(kafka: LocalKafka) -> dict[str, str]:

@@ -17,7 +17,8 @@ from genai_prices.types import (
     MatchLogic,
 )
 
-from usagemeter.consumers.model_names import Branch, Untranslatable, branches, pattern_rows
+from usagemeter.pricing.model_names import Branch, branches, pattern_rows
+from usagemeter.schemas.errors import Untranslatable
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from usagemeter.consumers import overrides
+from usagemeter.pricing import overrides
+from usagemeter.schemas.errors import OverridesError
 
 KNOWN = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5")]
 
@@ -49,7 +50,7 @@ def _read(tmp_path: Path, text: str) -> overrides.OverridesFile:
     ],
 )
 def test_bad_entries_are_named(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(overrides.OverridesError, match=re.escape(message)):
+    with pytest.raises(OverridesError, match=re.escape(message)):
         _read(tmp_path, text)
 
 
@@ -77,7 +78,7 @@ def test_overlapping_periods_for_one_model_are_refused(tmp_path: Path) -> None:
         '[[model]]\nmodel = "gpt-4o"\neffective_from = 2026-01-01\ninput_mtok = "1"\n'
         '[[model]]\nmodel = "gpt-4o*"\neffective_from = 2026-03-01\ninput_mtok = "2"\n',
     )
-    with pytest.raises(overrides.OverridesError, match=r"model\[0\] \(gpt-4o\) and model\[1\] \(gpt-4o\*\)"):
+    with pytest.raises(OverridesError, match=r"model\[0\] \(gpt-4o\) and model\[1\] \(gpt-4o\*\)"):
         overrides.resolve(parsed, KNOWN)
 
 
@@ -115,7 +116,7 @@ def test_malformed_content_is_an_overrides_error(tmp_path: Path, content: bytes,
     """The watcher keeps the last good overrides only for an ``OverridesError``: nothing else may escape."""
     path = tmp_path / "overrides.toml"
     path.write_bytes(content)
-    with pytest.raises(overrides.OverridesError, match=re.escape(message)):
+    with pytest.raises(OverridesError, match=re.escape(message)):
         overrides.read(path)
 
 

@@ -24,7 +24,7 @@ from genai_prices.types import (
     TimeOfDateConstraint,
 )
 
-from usagemeter.consumers import pricebook
+from usagemeter.pricing import columns, pricebook
 
 ONE_SECOND = timedelta(seconds=1)
 
@@ -38,8 +38,8 @@ def _price(input_mtok: str, output_mtok: str = "1") -> ModelPrice:
 
 
 def _assert_contiguous(rows: list[pricebook.PriceRow]) -> None:
-    assert rows[0].valid_from == pricebook.BOOK_START
-    assert rows[-1].valid_to == pricebook.BOOK_END
+    assert rows[0].valid_from == columns.BOOK_START
+    assert rows[-1].valid_to == columns.BOOK_END
     for earlier, later in itertools.pairwise(rows):
         assert earlier.valid_to + ONE_SECOND == later.valid_from, "a gap or an overlap"
 
@@ -64,7 +64,7 @@ def test_start_dates_give_contiguous_periods_with_the_price_get_prices_picks() -
     rows = pricebook.model_rows("p", model)
     _assert_contiguous(rows)
     assert [r.valid_from for r in rows] == [
-        pricebook.BOOK_START,
+        columns.BOOK_START,
         datetime(2024, 3, 1, tzinfo=UTC),
         datetime(2025, 7, 15, tzinfo=UTC),
     ]

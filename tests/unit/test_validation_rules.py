@@ -15,9 +15,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from usagemeter.consumers import avro_block, triage
-from usagemeter.consumers.errors import BlockRejected
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.schemas import CURRENT, RejectReason, check_record
+from usagemeter.schemas.errors import BlockRejected
 from usagemeter.schemas.validation import (
     COUNT_FIELDS,
     MAX_AGE_US,

@@ -10,13 +10,14 @@ import logging
 
 from clickhouse_connect.driver.client import Client
 
-from usagemeter.consumers import migrations, overrides, pricebook
-from usagemeter.consumers.errors import StoreInUse
-from usagemeter.consumers.overrides_watch import OverridesWatcher
+from usagemeter.consumers import migrations
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, OverridesSettings, WorkerSettings
 from usagemeter.consumers.store import connect
 from usagemeter.consumers.worker import Worker
 from usagemeter.consumers.writer import WriteResult
+from usagemeter.pricing import overrides, pricebook
+from usagemeter.pricing.overrides_watch import OverridesWatcher
+from usagemeter.schemas.errors import StoreInUse
 
 log = logging.getLogger("usagemeter.worker")
 

@@ -29,8 +29,9 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from usagemeter.consumers.dead_letters import REPLAY_AT_HEADER, REPLAY_OF_HEADER
-from usagemeter.consumers.dlq_reader import DeadLetter, TopicMissing, read_topic
+from usagemeter.consumers.dlq.reader import DeadLetter, read_topic
 from usagemeter.consumers.settings import KafkaSettings
+from usagemeter.schemas.errors import TopicMissing
 
 LEDGER_SUFFIX = ".replayed"
 CHUNK = 5_000

@@ -2,7 +2,7 @@
 
 In embedded mode ``usagemeter serve`` owns the store, so ``usagemeter prices`` and ``usagemeter reprice``
 come through here. They share the report routes' lock (one query at a time on the one client) and their
-protection: none beyond where the API listens (127.0.0.1 by default), see ``query/http.py``.
+protection: none beyond where the API listens (127.0.0.1 by default), see ``api/app.py``.
 """
 
 from __future__ import annotations
@@ -19,15 +19,10 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from usagemeter.consumers import price_updates
-from usagemeter.consumers.reprice import RepriceRequest, RepriceResult, reprice
-from usagemeter.query.prices import UnitPrices, unit_prices
-
-
-class BookLoaded(BaseModel):
-    book_version: int
-    price_rows: int
-    alias_rows: int
+from usagemeter.pricing import price_updates
+from usagemeter.query.price_models import BookLoaded, RepriceRequest, RepriceResult
+from usagemeter.query.prices import UnitPrices, reprice, unit_prices
+from usagemeter.schemas.errors import SnapshotRejected
 
 
 class UnknownModel(BaseModel):
@@ -50,7 +45,7 @@ def add_pricing_routes(app: FastAPI, client_provider: Callable[[], Client], lock
         with lock:
             try:
                 yield client_provider()
-            except (ValueError, price_updates.SnapshotRejected) as exc:
+            except (ValueError, SnapshotRejected) as exc:
                 raise HTTPException(status_code=422, detail=str(exc)) from exc
             except OperationalError as exc:
                 raise HTTPException(status_code=503, detail=f"the usage store is unavailable: {exc}") from exc

@@ -40,6 +40,8 @@ from genai_prices.types import (
     Provider,
 )
 
+from usagemeter.schemas.errors import Untranslatable
+
 _RE2_SPECIAL = frozenset("\\.^$|?*+()[]{}")
 _LOOKAHEAD = re.compile(r"^\^\(\?!")
 
@@ -64,10 +66,6 @@ class PatternRows:
     rows: list[PatternRow]
     untranslatable: list[str]
     """``provider/model: clause`` for every clause left out."""
-
-
-class Untranslatable(ValueError):
-    """A match clause RE2 cannot express."""
 
 
 def escape(text: str) -> str:

@@ -47,7 +47,8 @@ from typing import Annotated
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from usagemeter.consumers.pricebook import BOOK_END, BOOK_START, PRICE_COLUMNS
+from usagemeter.pricing.columns import BOOK_END, BOOK_START, PRICE_COLUMNS
+from usagemeter.schemas.errors import OverridesError
 
 UnitPrice = Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=18)]
 Multiplier = Annotated[Decimal, Field(gt=0, le=100, decimal_places=6)]
@@ -57,10 +58,6 @@ LAST_DAY = BOOK_END.date()
 """The store's DateTime('UTC') ends in 2106: a later date cannot be written, so it is refused when read."""
 
 log = logging.getLogger("usagemeter.overrides")
-
-
-class OverridesError(ValueError):
-    """The overrides file cannot be used; the message names the entry and what to fix."""
 
 
 class _Entry(BaseModel):

@@ -21,12 +21,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
 from clickhouse_connect.driver.client import Client
-from pydantic import BaseModel, Field
 
 COST_COLUMNS: Final = (
     "cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "cost_reasoning", "cost_audio",
@@ -96,16 +96,19 @@ ORDER BY event_time, event_id
 _FAR_FUTURE: Final = datetime(2106, 1, 1, tzinfo=UTC)
 
 
-class RepriceRequest(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The events to price again: from ``since`` to ``until`` (exclusive; None: no end), of one client and
+    one model when given (a model id as usage_events stores it, or a name as events give it)."""
+
     since: datetime
     until: datetime | None = None
     client_id: str = ""
-    model: str = Field(default="", description="A model id as usage_events stores it, or a name as events give it.")
-    dry_run: bool = False
-    reason: str = "reprice"
+    model: str = ""
 
 
-class RepriceResult(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Repriced:
     run_id: uuid.UUID
     dry_run: bool
     events_repriced: int
@@ -117,27 +120,29 @@ class RepriceResult(BaseModel):
     chunks_written: int
 
 
-def reprice(client: Client, request: RepriceRequest, *, now: datetime | None = None) -> RepriceResult:
-    """Prices the request's events again; writes the differences unless ``dry_run``."""
-    if request.until is not None and request.until <= request.since:
+def reprice(
+    client: Client, selection: Selection, *, dry_run: bool = False, reason: str = "reprice", now: datetime | None = None
+) -> Repriced:
+    """Prices the selected events again; writes the differences (``reason`` kept with them) unless ``dry_run``."""
+    if selection.until is not None and selection.until <= selection.since:
         raise ValueError("until must be after since")
     params: dict[str, Any] = {
-        "since": request.since,
-        "until": request.until or _FAR_FUTURE,
-        "client_id": request.client_id,
-        "model": request.model,
+        "since": selection.since,
+        "until": selection.until or _FAR_FUTURE,
+        "client_id": selection.client_id,
+        "model": selection.model,
     }
     names = client.query(_NAMES_SQL, parameters=params).result_rows[0][0]
     changed = client.query(_CHANGED_SQL, parameters={**params, "names": list(names)}).result_rows
     run_id = uuid.uuid4()
     chunks = 0
-    if not request.dry_run:
+    if not dry_run:
         adjusted_at = now or datetime.now(UTC)
         for start in range(0, len(changed), CHUNK_EVENTS):
-            rows = _signed_rows(changed[start : start + CHUNK_EVENTS], run_id, request.reason, adjusted_at)
+            rows = _signed_rows(changed[start : start + CHUNK_EVENTS], run_id, reason, adjusted_at)
             _insert(client, rows, token=f"reprice:{run_id}:{chunks}")
             chunks += 1
-    return _summary(changed, run_id, request.dry_run, chunks)
+    return _summary(changed, run_id, dry_run, chunks)
 
 
 _N_IDENTITY, _N_COUNTS, _N_STATE = len(IDENTITY_COLUMNS), len(COUNT_COLUMNS), len(STATE_COLUMNS)
@@ -176,7 +181,7 @@ def _insert(client: Client, rows: list[list[Any]], *, token: str) -> None:
     )
 
 
-def _summary(changed: Sequence[Sequence[Any]], run_id: uuid.UUID, dry_run: bool, chunks: int) -> RepriceResult:
+def _summary(changed: Sequence[Sequence[Any]], run_id: uuid.UUID, dry_run: bool, chunks: int) -> Repriced:
     by_model: defaultdict[str, Decimal] = defaultdict(Decimal)
     unknown_now_priced = 0
     for row in changed:
@@ -184,7 +189,7 @@ def _summary(changed: Sequence[Sequence[Any]], run_id: uuid.UUID, dry_run: bool,
         by_model[f"{current[0]}/{current[1]}"] -= Decimal(current[-1])
         by_model[f"{new[0]}/{new[1]}"] += Decimal(new[-1])
         unknown_now_priced += current[2] == "unknown_model" and new[2] != "unknown_model"
-    return RepriceResult(
+    return Repriced(
         run_id=run_id,
         dry_run=dry_run,
         events_repriced=len(changed),

@@ -27,8 +27,8 @@ from clickhouse_connect.driver.client import Client
 from genai_prices.data_snapshot import DataSnapshot
 from genai_prices.types import ModelPrice, _providers_from_raw
 
-from usagemeter.consumers import pricebook
-from usagemeter.consumers.errors import UsageMeterError
+from usagemeter.pricing import pricebook
+from usagemeter.schemas.errors import SnapshotRejected
 
 DEFAULT_SNAPSHOT_URL: Final = (
     "https://raw.githubusercontent.com/pydantic/genai-prices/refs/heads/main/prices/new_data/v2/data.json"
@@ -36,10 +36,6 @@ DEFAULT_SNAPSHOT_URL: Final = (
 MAX_SNAPSHOT_BYTES: Final = 64 << 20
 
 log = logging.getLogger("usagemeter.prices")
-
-
-class SnapshotRejected(UsageMeterError, ValueError):
-    """The snapshot is not genai-prices data this book can be built from; nothing was written."""
 
 
 def read_snapshot(content: bytes, *, source: str = "snapshot") -> DataSnapshot:

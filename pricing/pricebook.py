@@ -60,25 +60,10 @@ from genai_prices.types import (
     TimeOfDateConstraint,
 )
 
-from usagemeter.consumers import model_names as model_patterns
-from usagemeter.consumers import variants
+from usagemeter.pricing import model_names as model_patterns
+from usagemeter.pricing import variants
+from usagemeter.pricing.columns import BOOK_END, BOOK_START, PRICE_COLUMNS
 
-PRICE_COLUMNS: tuple[str, ...] = (
-    "input_mtok",
-    "cache_read_mtok",
-    "cache_write_mtok",
-    "cache_write_1h_mtok",
-    "output_mtok",
-    "output_reasoning_mtok",
-    "input_audio_mtok",
-    "output_audio_mtok",
-    "web_searches_kcount",
-    "requests_kcount",
-)
-"""genai-prices price keys that have a column in ``price_cell_source``, in column order."""
-
-BOOK_START = datetime(1970, 1, 1, tzinfo=UTC)
-BOOK_END = datetime(2106, 1, 1, tzinfo=UTC)
 _ONE_SECOND = timedelta(seconds=1)
 
 

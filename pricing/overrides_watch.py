@@ -16,7 +16,8 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-from usagemeter.consumers import overrides
+from usagemeter.pricing import overrides
+from usagemeter.schemas.errors import OverridesError
 
 log = logging.getLogger("usagemeter.overrides")
 
@@ -73,7 +74,7 @@ class OverridesWatcher:
             return False
         try:
             resolved = overrides.load(self._client, parsed)
-        except overrides.OverridesError as exc:
+        except OverridesError as exc:
             self._refuse(current, _one_line(exc))
             return False
         except Exception:

@@ -20,9 +20,9 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi import FastAPI, HTTPException, Query
 
+from usagemeter.api.pricing_routes import add_pricing_routes
 from usagemeter.query.models import UsageReport
 from usagemeter.query.periods import Period
-from usagemeter.query.pricing_api import add_pricing_routes
 from usagemeter.query.report import get_usage
 
 ClientProvider = Callable[[], Client]

@@ -30,8 +30,8 @@ from usagemeter.consumers.dead_letters import (
     TOPIC_HEADER,
     header_pairs,
 )
-from usagemeter.consumers.errors import UsageMeterError
 from usagemeter.consumers.settings import KafkaSettings
+from usagemeter.schemas.errors import DeadLetterReadError, TopicMissing
 
 _READER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -40,14 +40,6 @@ _READER_DEFAULTS: dict[str, Any] = {
     "auto.offset.reset": "earliest",
     "log.connection.close": False,
 }
-
-
-class DeadLetterReadError(UsageMeterError):
-    """The dead-letter topic (or the replay ledger) could not be read: missing, unreachable, or a bad selection."""
-
-
-class TopicMissing(DeadLetterReadError):
-    """The topic does not exist (the replay ledger before the first replay, or a misspelt DLQ name)."""
 
 
 @dataclass(frozen=True, slots=True)
