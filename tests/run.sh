@@ -3,7 +3,8 @@
 #
 # 1. deploy/local/venv.sh creates or refreshes .venv (fast when nothing changed);
 # 2. the Kafka jars are fetched once into the shared cache (~/.cache/usagemeter, or $USAGEMETER_HOME);
-# 3. ruff, mypy and pytest all run, so one run shows every kind of failure; extra args go to pytest.
+# 3. ruff, mypy, the import contract (lint-imports: the dependency direction in pyproject.toml) and
+#    pytest all run, so one run shows every kind of failure; extra args go to pytest.
 # Exits non-zero when any step fails; pytest's "no tests collected" (exit 5) is a failure too.
 set -uo pipefail
 
@@ -20,6 +21,8 @@ echo "== ruff check"
 "$py" -m ruff check . || failed+=("ruff")
 echo "== mypy"
 "$py" -m mypy || failed+=("mypy")
+echo "== import contract"
+"$root/.venv/bin/lint-imports" || failed+=("import contract")
 echo "== pytest"
 "$py" -m pytest -q "$@"
 status=$?
