@@ -2,7 +2,7 @@
 
 Reading never disturbs the DLQ (assigned partitions, no consumer group, stops at the end it finds);
 replay is one Kafka transaction per chunk with a ledger of what it re-delivered, so running it twice
-re-delivers nothing twice (``consumers/dlq_replay.py`` says why this design).
+re-delivers nothing twice (``consumers/dlq/replay.py`` says why this design).
 """
 
 from __future__ import annotations

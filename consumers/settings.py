@@ -141,12 +141,12 @@ class WorkerSettings(BaseSettings):
 class OverridesSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="USAGEMETER_OVERRIDES_", frozen=True)
 
-    path: Path | None = Field(default=None, description="The overrides file (TOML, see consumers/overrides.py).")
+    path: Path | None = Field(default=None, description="The overrides file (TOML, see pricing/overrides.py).")
     check_interval_s: float = Field(default=10.0, gt=0, le=3600, description="How often the worker looks for changes.")
 
 
 class PriceRefreshSettings(BaseSettings):
-    """Periodic price snapshot refresh (seed 002's daily refresh); off unless a URL is set."""
+    """Periodic price snapshot refresh (daily by default); off unless a URL is set."""
 
     model_config = SettingsConfigDict(env_prefix="USAGEMETER_PRICES_", frozen=True)
 

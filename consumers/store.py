@@ -56,7 +56,7 @@ def connect(settings: ClickHouseSettings, *, create: bool = True) -> Client:
         else:
             _check_exists(bootstrap, settings)
     finally:
-        bootstrap.close()  # an open handle would keep an embedded engine from reopening (consumers/service.py)
+        bootstrap.close()  # an open handle would keep an embedded engine from reopening (cli/service.py)
     return clickhouse_connect.get_client(dsn=settings.dsn, database=settings.database, **common)
 
 

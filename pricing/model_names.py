@@ -3,7 +3,7 @@
 The price book's ``model_alias`` rows resolve every literal name genai-prices knows with one hash lookup.
 Names genai-prices matches only by ``starts_with``/``ends_with``/``contains``/``regex`` clauses (dated,
 versioned, region-prefixed names) go through this dictionary instead, in the engine, in genai-prices'
-own order (``schemas/clickhouse/0007_model_names.sql`` has the SQL functions that walk it). One flat
+own order (``schemas/clickhouse/0008_model_names.sql`` has the SQL functions that walk it). One flat
 regexp_tree keyed by a string with a prefix that says what is looked up:
 
 - ``#|<provider>``: ``find_provider_by_id``: a provider id, else the first provider whose

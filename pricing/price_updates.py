@@ -7,7 +7,7 @@ schema, then builds the book from it, and only a snapshot that survives both is 
 ``SnapshotRejected`` before anything is written, so the book in force stays in force.
 
 Nothing here fetches on its own: ``PriceRefresher`` runs only where a refresh URL is configured
-(``USAGEMETER_WORKER_PRICE_REFRESH_URL``; off by default).
+(``USAGEMETER_PRICES_REFRESH_URL``; off by default).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def _first_errors(exc: Exception, limit: int = 3) -> str:
 
 
 class PriceRefresher:
-    """Loads the snapshot at ``url`` every ``interval_s`` in a daemon thread (seed 002's daily refresh).
+    """Loads the snapshot at ``url`` every ``interval_s`` in a daemon thread (a day by default in settings).
 
     Any failure of an attempt (a rejected snapshot, the network, the store) is logged on one line, the
     traceback only at DEBUG, and the book in force stays; the next attempt comes one interval later, so

@@ -175,7 +175,7 @@ class UsageEmitter:
         return self.emit(model, client_id=client_id, **(extracted.fields | fields))
 
     def session(self, model: str = "", *, client_id: str = "", **fields: Unpack[EventFields]) -> UsageSession:
-        """A Lexia-style session: ``usage(tokens, kind, cost, label)`` calls add up to one event sent at
+        """A session: ``usage(tokens, kind, cost, label)`` lines add up to one event sent at
         its end (``close()`` or the end of a ``with`` block). See ``usagemeter.producers.session``."""
         return UsageSession(self, model, client_id=client_id, fields=fields, fail=self._fail)
 

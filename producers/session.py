@@ -1,4 +1,4 @@
-"""``UsageSession``: Lexia-style ``usage(tokens, kind, cost=None, label=None)`` calls adding up to one event.
+"""``UsageSession``: ``usage(tokens, kind, cost=None, label=None)`` lines, one per call, adding up to one event.
 
 Where each kind goes:
 
@@ -23,7 +23,7 @@ A caller-given cost replaces the calculated price of the whole event it is on, s
   chat tokens beside it free. It carries the session's ids and the label ``session_event_id``.
 
 Costs are strings, ints or Decimals; floats are taken as written (``0.04`` is ``Decimal("0.04")``),
-as Lexia users pass them. Bad input (an unknown kind, a negative or non-numeric count or cost, a usage
+as callers write them. Bad input (an unknown kind, a negative or non-numeric count or cost, a usage
 after the end) is refused like an invalid event: raised with ``strict=True``, else counted in
 ``stats().failed`` and logged, and the rest of the session is still sent. A session never raises into
 the caller by default, and an exception from the ``with`` block is never replaced by one from metering.

@@ -1,6 +1,6 @@
 -- Model and provider names the way genai-prices' matcher reads them, in the engine: routed and dated names
 -- (openrouter/openai/gpt-4o-mini, gpt-4o-2024-08-06, us.anthropic.claude-...-v1:0, vertex_ai/gemini-1.5-pro-002)
--- resolve to genai-prices' provider and model. consumers/model_names.py writes the pattern rows and says how.
+-- resolve to genai-prices' provider and model. pricing/model_names.py writes the pattern rows and says how.
 CREATE TABLE IF NOT EXISTS model_pattern_source
 (
     book_version UInt32,

@@ -1,15 +1,15 @@
 -- Pricing in one place: SQL functions that price one event from columns usage_events also has (plus
 -- event_time), used by the staging view below and by repricing. The price book becomes a grid per
 -- (provider, model, service-tier variant, validity period): time-of-day segments x long-context tiers
--- (consumers/pricebook.py explains the layout), replacing 0001's one price per period. Overrides and client contracts have their own tables,
--- filled from the overrides file (consumers/overrides.py).
+-- (pricing/pricebook.py explains the layout), replacing 0001's one price per period. Overrides and client contracts have their own tables,
+-- filled from the overrides file (pricing/overrides.py).
 --
 -- SQL functions are global to a server (not per database) and a materialized view expands them when it is
 -- created: changing a function means re-creating the view (0012_usage_events_from_staging.sql).
 
--- Unit prices from genai-prices and the provider rules of consumers/variants.py: per (provider, model,
+-- Unit prices from genai-prices and the provider rules of pricing/variants.py: per (provider, model,
 -- variant, validity period) a grid of cells, time-of-day segments x long-context tiers, one row per cell
--- (consumers/pricebook.py). Every cell row repeats the grid's shape (tier starts, day cuts), so the lookup
+-- (pricing/pricebook.py). Every cell row repeats the grid's shape (tier starts, day cuts), so the lookup
 -- of cell 1 tells which cell an event falls in. Two dictionaries, because a range dictionary's cost grows
 -- with the attributes it returns (about 0.1 us each, measured; Array attributes far more): the range
 -- lookup returns one price_id, and a FLAT dictionary (an array index) returns the cell's 20 attributes.
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS price_cell_source
     web_searches_kcount Nullable(Decimal(38, 18)),
     requests_kcount Nullable(Decimal(38, 18)),
     approximate UInt8 COMMENT '1 when genai-prices has price kinds the book has no column for (image tokens...)',
-    rule String COMMENT 'the consumers/variants.py rule a variant row comes from; empty = genai-prices'
+    rule String COMMENT 'the pricing/variants.py rule a variant row comes from; empty = genai-prices'
 )
 ENGINE = MergeTree
 ORDER BY (book_version, provider_id, model_id, variant, cell, valid_from);

@@ -1,4 +1,4 @@
--- Repricing as signed delta rows (consumers/reprice.py). Materialized views only see inserts, so a reprice
+-- Repricing as signed delta rows (pricing/reprice.py). Materialized views only see inserts, so a reprice
 -- never updates usage_events: for each event whose price changed it inserts two rows here, the event's
 -- current priced state withdrawn (sign -1: every count and cost negated) and its new state (sign +1). Views
 -- feed both into the aggregates, so reports move by exactly the difference, and an event that moves to

@@ -1,6 +1,6 @@
 """A block retried by another process is stored once in every table of the view chain, whoever migrated.
 
-Measured on chDB 26.9 (ARCHITECTURE.md): a process that ran ``ALTER TABLE usage_events_from_staging
+Measured on chDB 26.9: a process that ran ``ALTER TABLE usage_events_from_staging
 MODIFY QUERY`` computes other deduplication block ids than a process that loaded the view from disk, so
 the same block with the same token, inserted by the migrating process and retried by the next, was
 stored twice (a worker killed right after its first insert did exactly that). Each step here runs in a

@@ -1,4 +1,4 @@
-"""``UsageSession``: Lexia-style usage lines add up to one event (plus one per caller-priced tool line),
+"""``UsageSession``: ``usage()`` lines add up to one event (plus one per caller-priced tool line),
 refused lines are counted (raised in strict mode), and nothing raises into the caller by default."""
 
 from __future__ import annotations
