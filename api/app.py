@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from clickhouse_connect.driver.client import Client
@@ -24,18 +24,12 @@ from usagemeter.api.pricing_routes import add_pricing_routes
 from usagemeter.query.models import UsageReport
 from usagemeter.query.periods import Period
 from usagemeter.query.report import get_usage
+from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock, utc_datetime
 
 ClientProvider = Callable[[], Client]
 """Returns the ClickHouse client to query with; called once per request."""
 
-Clock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def create_app(client_provider: ClientProvider, *, clock: Clock = _utc_now) -> FastAPI:
+def create_app(client_provider: ClientProvider, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     """The API over the store that ``client_provider`` gives; ``clock`` decides "now" for current periods.
 
     Reports run one at a time: a clickhouse-connect client is not meant for concurrent queries (an HTTP
@@ -70,7 +64,7 @@ def create_app(client_provider: ClientProvider, *, clock: Clock = _utc_now) -> F
                     tz=tz,
                     since=since,
                     include_users=include_users,
-                    now=clock(),
+                    now=utc_datetime(clock.now_us()),
                 )
             except ValueError as exc:
                 raise HTTPException(status_code=422, detail=str(exc)) from exc

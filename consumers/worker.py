@@ -18,13 +18,13 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from usagemeter.consumers.batch import Batch
-from usagemeter.consumers.clock import Clock, SystemClock
 from usagemeter.consumers.dead_letters import DeadLetters
 from usagemeter.consumers.dedup import Admitted, Deduplicator
 from usagemeter.consumers.ledger import Ledger
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.consumers.writer import BatchWriter, WriteResult
+from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock
 from usagemeter.schemas.errors import StopRequested, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Worker:
     ) -> None:
         self._kafka = kafka
         self._settings = settings
-        self._clock = clock or SystemClock()
+        self._clock = clock or SYSTEM_CLOCK
         self._on_flush = on_flush
         static = {"group.instance.id": kafka.group_instance_id} if kafka.group_instance_id else {}
         self._consumer = Consumer({**_CONSUMER_DEFAULTS, **kafka.client_config(), "group.id": kafka.group_id, **static})

@@ -27,7 +27,6 @@ it. Any other error (timeout, broker down, a topic that does not exist yet) spoo
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from usagemeter.producers.spool import Claim, Record, Spool
 from usagemeter.producers.stats import Counters
+from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger("usagemeter.producers.emitter")
 
@@ -83,12 +83,12 @@ class LogLimiter:
 
     __slots__ = ("_clock", "_last")
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._last: dict[str, float] = {}
 
     def error(self, kind: str, message: str, *args: Any) -> None:
-        now = self._clock()
+        now = self._clock.monotonic()
         if now - self._last.get(kind, -_LOG_EVERY_S) >= _LOG_EVERY_S:
             self._last[kind] = now
             log.error(message, *args)
@@ -108,7 +108,7 @@ class Backlog:
         on_delivery: DeliveryCallback | None = None,
         replay_retry_s: float = 5.0,
         replay_max_in_flight: int = 20_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._producer = producer
         self._topic = topic
@@ -122,7 +122,7 @@ class Backlog:
         self._queue: deque[Record] = deque()
         self._to_spool: deque[Record] = deque()
         self._claim: Claim | None = None
-        self._next_claim_at = clock()
+        self._next_claim_at = clock.monotonic()
         self.broker_up: bool | None = None
         """True after a delivery succeeded, False after one failed, None before either."""
         self.closed = False
@@ -165,18 +165,18 @@ class Backlog:
         is a spool, it does not wait: the events go to the spool at once.
         """
         self.closed = True
-        deadline = self._clock() + timeout_s
+        deadline = self._clock.monotonic() + timeout_s
         dropped_before = self._counters.dropped
         if self._spool is None or (self.broker_up is not False and not self._topic_missing(deadline)):
-            while self._queue and self._clock() < deadline:
+            while self._queue and self._clock.monotonic() < deadline:
                 self._drain()
                 self._producer.poll(0.05)
-            self._producer.flush(max(0.0, deadline - self._clock()))
+            self._producer.flush(max(0.0, deadline - self._clock.monotonic()))
         if len(self._producer):
             # Whatever the client still holds comes back through the delivery callback as an error.
             self._producer.purge(in_queue=True, in_flight=True, blocking=True)
-            settle_by = self._clock() + 1.0
-            while len(self._producer) and self._clock() < settle_by:
+            settle_by = self._clock.monotonic() + 1.0
+            while len(self._producer) and self._clock.monotonic() < settle_by:
                 self._producer.poll(0.01)
         self._move_queue_to_spool()
         self._write_spool()
@@ -230,7 +230,8 @@ class Backlog:
         if self.broker_up is True or not (self._queue or len(self._producer)):
             return False
         try:
-            metadata = self._producer.list_topics(self._topic, timeout=max(0.1, min(1.0, deadline - self._clock())))
+            wait_s = max(0.1, min(1.0, deadline - self._clock.monotonic()))
+            metadata = self._producer.list_topics(self._topic, timeout=wait_s)
         except Exception:  # the broker is down or slow: not known to be missing
             return False
         topic = metadata.topics.get(self._topic)
@@ -269,7 +270,7 @@ class Backlog:
     def _replay(self) -> None:
         if self._spool is None:
             return
-        now = self._clock()
+        now = self._clock.monotonic()
         if self._claim is None:
             if now < self._next_claim_at or len(self._producer) >= self._replay_max_in_flight:
                 return
@@ -312,7 +313,7 @@ class Backlog:
                 self._report(msg, err)  # a failure was reported when the event was spooled
             if claim.finished and claim is self._claim:
                 self._claim = None
-                self._next_claim_at = self._clock() + (self._replay_retry_s if claim.failed else 0.0)
+                self._next_claim_at = self._clock.monotonic() + (self._replay_retry_s if claim.failed else 0.0)
 
         return replayed
 
@@ -334,7 +335,7 @@ class Backlog:
         was = self.broker_up
         self.broker_up = err is None
         if was is False and err is None:
-            self._next_claim_at = self._clock()  # the broker is back: replay now
+            self._next_claim_at = self._clock.monotonic()  # the broker is back: replay now
             log.info("usagemeter: broker reachable again")
 
     def _report(self, msg: Message, err: KafkaError | None) -> None:

@@ -40,6 +40,7 @@ from usagemeter.producers.session import UsageSession
 from usagemeter.producers.spool import Spool
 from usagemeter.producers.stats import Counters, EmitterStats
 from usagemeter.schemas import CURRENT, UsageEvent, check_record
+from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock
 from usagemeter.schemas.errors import EventTooLargeError, ExtractionError
 from usagemeter.schemas.wire import encode
 
@@ -94,12 +95,14 @@ class UsageEmitter:
         on_delivery: DeliveryCallback | None = None,
         spool_dir: Path | str | DefaultSpoolDir | None = _Default.SPOOL_DIR,
         spool_max_bytes: int = 1 << 30,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """``spool_dir`` holds what the broker could not take yet (default ``.var/usagemeter/spool/<topic>``;
         None disables the spool: undeliverable events are then dropped). A given directory that cannot be
         created fails here; when the default one cannot, the emitter logs it and runs without a spool.
         ``spool_max_bytes`` caps the directory; past it new events are dropped. ``max_overflow`` bounds the
-        in-memory queue between the caller and the background thread.
+        in-memory queue between the caller and the background thread. ``clock`` is where the emitter reads
+        the time (event times, deadlines, log rate limits).
         """
         self._topic = topic
         self._client_id = client_id
@@ -109,10 +112,17 @@ class UsageEmitter:
         config = {**_PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap_servers, **(kafka_config or {})}
         self._producer = Producer(config)
         self._max_bytes = int(config.get("message.max.bytes", _LIBRDKAFKA_MESSAGE_MAX_BYTES))
-        self._log = LogLimiter()
+        self._clock = clock
+        self._log = LogLimiter(clock)
         self._spool = _open_spool(spool_dir, topic, spool_max_bytes)
         self._backlog = Backlog(
-            self._producer, topic, self._counters, self._spool, max_queued=max_overflow, on_delivery=on_delivery
+            self._producer,
+            topic,
+            self._counters,
+            self._spool,
+            max_queued=max_overflow,
+            on_delivery=on_delivery,
+            clock=clock,
         )
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="usagemeter-emitter", daemon=True)
@@ -177,7 +187,7 @@ class UsageEmitter:
     def session(self, model: str = "", *, client_id: str = "", **fields: Unpack[EventFields]) -> UsageSession:
         """A session: ``usage(tokens, kind, cost, label)`` lines add up to one event sent at
         its end (``close()`` or the end of a ``with`` block). See ``usagemeter.producers.session``."""
-        return UsageSession(self, model, client_id=client_id, fields=fields, fail=self._fail)
+        return UsageSession(self, model, client_id=client_id, fields=fields, fail=self._fail, clock=self._clock)
 
     def emit_event(self, event: UsageEvent) -> str | None:
         """Sends an already validated ``UsageEvent``."""
@@ -211,10 +221,10 @@ class UsageEmitter:
 
         Spooled events are not waited for: they are replayed when the broker is back.
         """
-        deadline = time.monotonic() + timeout_s
-        while self._backlog.queued and time.monotonic() < deadline and not self._closed.is_set():
+        deadline = self._clock.monotonic() + timeout_s
+        while self._backlog.queued and self._clock.monotonic() < deadline and not self._closed.is_set():
             time.sleep(0.01)  # the background thread drains the in-memory queue (or spools it)
-        remaining: int = self._producer.flush(max(0.0, deadline - time.monotonic()))
+        remaining: int = self._producer.flush(max(0.0, deadline - self._clock.monotonic()))
         return remaining + self._backlog.queued
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -252,7 +262,7 @@ class UsageEmitter:
             record["event_id"] = str(uuid.uuid4())
         event_time = record.get("event_time")
         if event_time is None:
-            record["event_time"] = time.time_ns() // 1000
+            record["event_time"] = self._clock.now_us()
         elif isinstance(event_time, datetime):
             aware = event_time if event_time.tzinfo else event_time.replace(tzinfo=UTC)
             record["event_time"] = (aware - _EPOCH) // timedelta(microseconds=1)
@@ -291,7 +301,7 @@ class UsageEmitter:
 
     def _check(self, record: dict[str, Any]) -> None:
         full = {field["name"]: field.get("default") for field in CURRENT.plain["fields"]} | record
-        problem = check_record(full, time.time_ns() // 1000)
+        problem = check_record(full, self._clock.now_us())
         if problem:
             raise ValueError(f"{problem.reason}: {problem.message}")
 

@@ -33,18 +33,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any, Final, Protocol, Unpack, cast
 
 from usagemeter.producers.extraction import extract_usage
 from usagemeter.producers.fields import EventFields
+from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock, utc_datetime
 from usagemeter.schemas.errors import SessionError
 from usagemeter.schemas.validation import COUNT_FIELDS
 
@@ -91,7 +90,7 @@ class UsageSession:
         client_id: str,
         fields: EventFields,
         fail: FailCallback,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._emitter = emitter
         self._model = model
@@ -99,9 +98,9 @@ class UsageSession:
         self._fields: dict[str, Any] = dict(fields)
         self._fail = fail
         self._clock = clock
-        self._started = clock()
+        self._started = clock.monotonic()
         self._fields.setdefault("event_id", str(uuid.uuid4()))
-        self._fields.setdefault("event_time", datetime.now(UTC))
+        self._fields.setdefault("event_time", utc_datetime(clock.now_us()))
         self._counts: Counter[str] = Counter({name: self._fields.pop(name, 0) for name in _SUMMED})
         self._lines: list[_Line] = []
         self._responses = 0
@@ -202,7 +201,7 @@ class UsageSession:
         fields = dict(self._fields) | {name: value for name, value in counts.items() if value}
         self._check_total(fields)
         fields.setdefault("requests", max(1, self._responses))
-        fields.setdefault("latency_ms", round((self._clock() - self._started) * 1000))
+        fields.setdefault("latency_ms", round((self._clock.monotonic() - self._started) * 1000))
         fields["labels"] = labels
         fields |= self._caller_cost()
         return cast(EventFields, fields)

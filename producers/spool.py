@@ -38,8 +38,10 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
+
+from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["Claim", "Record", "Spool"]
 
@@ -153,7 +155,7 @@ class Spool:
         max_bytes: int = 1 << 30,
         segment_max_bytes: int = 8 << 20,
         fsync_interval_s: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if max_bytes <= 0 or segment_max_bytes <= 0:
             raise ValueError(f"spool sizes must be positive (max_bytes={max_bytes}, segment={segment_max_bytes})")
@@ -167,7 +169,7 @@ class Spool:
         self.corrupt = 0
         """Torn or corrupt segment tails found while reading (a crash mid-write); their events are lost."""
         self._clock = clock
-        self._last_sync = clock()
+        self._last_sync = clock.monotonic()
         self._writer: _Writer | None = None
         self._remove_abandoned_partials()
         self._bytes = self._scan_bytes()
@@ -205,13 +207,14 @@ class Spool:
 
     def maybe_sync(self) -> None:
         """fsyncs the open segment when the last fsync is ``fsync_interval_s`` old."""
-        if self._writer is not None and self._writer.dirty and self._clock() - self._last_sync >= self.fsync_interval_s:
+        writer = self._writer
+        if writer is not None and writer.dirty and self._clock.monotonic() - self._last_sync >= self.fsync_interval_s:
             self.sync()
 
     def sync(self) -> None:
         if self._writer is not None:
             self._writer.sync()
-        self._last_sync = self._clock()
+        self._last_sync = self._clock.monotonic()
 
     def claim(self) -> Claim | None:
         """The oldest segment no other writer or replayer holds, read and locked; None when none is.
@@ -268,7 +271,7 @@ class Spool:
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.close()
-            self._last_sync = self._clock()
+            self._last_sync = self._clock.monotonic()
 
     def _released(self, size: int) -> None:
         self._bytes = max(0, self._bytes - size)

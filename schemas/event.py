@@ -6,7 +6,6 @@ records. ``UsageEvent.to_record`` gives the plain record in the current Avro sch
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator, model_validator
 
+from usagemeter.schemas.clock import SYSTEM_CLOCK, utc_datetime
 from usagemeter.schemas.validation import check_record
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -30,7 +30,7 @@ class UsageEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    event_time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    event_time: datetime = Field(default_factory=lambda: utc_datetime(SYSTEM_CLOCK.now_us()))
     client_id: str = Field(min_length=1)
     user_id: str = ""
     request_id: str = ""
@@ -66,7 +66,7 @@ class UsageEvent(BaseModel):
 
     @model_validator(mode="after")
     def _rules(self) -> UsageEvent:
-        problem = check_record(self.to_record(), time.time_ns() // 1000)
+        problem = check_record(self.to_record(), SYSTEM_CLOCK.now_us())
         if problem:
             raise ValueError(f"{problem.reason}: {problem.message}")
         return self

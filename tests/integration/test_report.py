@@ -17,6 +17,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
 
+from tests.fixtures.clock import ManualClock
 from usagemeter.api import create_app
 from usagemeter.query import UsageApiError, UsageReport, fetch_usage, get_usage
 
@@ -203,7 +204,7 @@ def test_rows_written_straight_into_the_by_model_table(clickhouse: Client) -> No
 
 
 def test_http_api_serves_the_report_with_exact_costs(usage_store: Client) -> None:
-    api = TestClient(create_app(lambda: usage_store, clock=lambda: NOW))
+    api = TestClient(create_app(lambda: usage_store, clock=ManualClock(now=NOW)))
 
     assert api.get("/healthz").json() == {"status": "ok"}
     response = api.get("/v1/usage", params={"client_id": "acme", "period": "day", "tz": "Asia/Kolkata"})
@@ -219,7 +220,7 @@ def test_http_api_serves_the_report_with_exact_costs(usage_store: Client) -> Non
 
 
 def test_http_api_refuses_bad_input_with_the_reason(usage_store: Client) -> None:
-    api = TestClient(create_app(lambda: usage_store, clock=lambda: NOW))
+    api = TestClient(create_app(lambda: usage_store, clock=ManualClock(now=NOW)))
 
     bad_zone = api.get("/v1/usage", params={"client_id": "acme", "tz": "Mars/Olympus"})
     assert bad_zone.status_code == 422
@@ -229,7 +230,7 @@ def test_http_api_refuses_bad_input_with_the_reason(usage_store: Client) -> None
 
 
 def test_fetch_usage_round_trips_the_report(usage_store: Client) -> None:
-    api = TestClient(create_app(lambda: usage_store, clock=lambda: NOW))
+    api = TestClient(create_app(lambda: usage_store, clock=ManualClock(now=NOW)))
 
     report = fetch_usage("http://testserver", "acme", user_id="u1", include_users=True, http_client=api)
 

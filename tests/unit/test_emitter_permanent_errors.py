@@ -13,6 +13,7 @@ from typing import Any, cast
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from tests.fixtures.clock import ManualClock
 from usagemeter.producers.backlog import Backlog, is_permanent
 from usagemeter.producers.spool import Record, Spool
 from usagemeter.producers.stats import Counters
@@ -67,7 +68,7 @@ class FakeMessage:
 
 
 def backlog(producer: FakeProducer, counters: Counters, spool: Spool | None = None) -> Backlog:
-    return Backlog(cast(Producer, producer), "t", counters, spool, max_queued=1000, clock=lambda: 0.0)
+    return Backlog(cast(Producer, producer), "t", counters, spool, max_queued=1000, clock=ManualClock())
 
 
 def test_a_message_the_client_refuses_for_good_does_not_block_the_in_memory_queue() -> None:

@@ -13,6 +13,7 @@ from typing import Any, cast
 import pytest
 from anthropic.types import Message, TextBlock, Usage
 
+from tests.fixtures.clock import ManualClock
 from usagemeter.producers import SessionError, UsageEmitter, UsageSession
 from usagemeter.producers.fields import EventFields
 
@@ -27,7 +28,7 @@ class Recorder:
         self.sent: list[tuple[str, dict[str, Any]]] = []
         self.failures: list[str] = []
         self.strict = strict
-        self.clock = 100.0
+        self.clock = ManualClock(monotonic_s=100.0)
 
     def emit(self, model: str, *, client_id: str = "", **fields: Any) -> str | None:
         self.sent.append((model, fields))
@@ -40,7 +41,7 @@ class Recorder:
 
     def session(self, model: str = "gpt-4o", **fields: Any) -> UsageSession:
         given = cast(EventFields, {"user_id": "alice", "event_id": "e-1", **fields})
-        return UsageSession(self, model, client_id="acme", fields=given, fail=self.fail, clock=lambda: self.clock)
+        return UsageSession(self, model, client_id="acme", fields=given, fail=self.fail, clock=self.clock)
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_the_seed_example_is_one_event_for_the_model_and_one_for_the_priced_imag
         s.usage(250, "completion")
         s.usage(400, "total")
         s.usage(50, "function_call", cost="0.04", label="DALL-E 3 Image")
-        meter.clock += 1.25
+        meter.clock.monotonic_s += 1.25
 
     (model, chat), (tool_model, tool) = meter.sent
     assert model == "gpt-4"
