@@ -19,6 +19,7 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
+from usagemeter.cli.formats import FormatChoice
 from usagemeter.cli.times import UTC_HELP, utc_time
 from usagemeter.consumers.dlq.reader import DeadLetter, OffsetRange, Selection, count_by, read_dead_letters
 from usagemeter.consumers.dlq.replay import ReplayReport, read_ledger, replay
@@ -30,11 +31,6 @@ app = typer.Typer(help="Dead letters: list and count them by reason, replay them
 
 _REASONS = get_args(RejectReason)
 _SHOWN_REPLAYS = 50
-
-
-class FormatChoice(StrEnum):
-    table = "table"
-    json = "json"
 
 
 class CountBy(StrEnum):

@@ -9,7 +9,8 @@ import typer
 
 from usagemeter.cli import via_api
 from usagemeter.cli.times import UTC_HELP, utc_time
-from usagemeter.query.price_models import RepriceRequest, RepriceResult
+from usagemeter.pricing.reprice import Repriced
+from usagemeter.query.price_models import RepriceRequest
 from usagemeter.query.prices import reprice
 from usagemeter.query.remote import DEFAULT_API_URL
 from usagemeter.query.remote_prices import post_reprice
@@ -47,10 +48,10 @@ def reprice_command(
         direct=direct,
         create=not dry_run,
     )
-    typer.echo(result.model_dump_json(indent=2) if output_json else _summary(result))
+    typer.echo(result.model_dump_json(indent=2) if output_json else _summary(result.root))
 
 
-def _summary(result: RepriceResult) -> str:
+def _summary(result: Repriced) -> str:
     verb = "would change" if result.dry_run else "changed"
     lines = [
         f"{result.events_repriced:,} events {verb} ({result.unknown_now_priced:,} unknown models now priced); "

@@ -18,6 +18,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
+from usagemeter.cli.formats import FormatChoice
 from usagemeter.cli.times import EXAMPLES, local_time
 from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.consumers.store import connect
@@ -37,11 +38,6 @@ class ByChoice(StrEnum):
     model = "model"
     provider = "provider"
     user = "user"
-
-
-class FormatChoice(StrEnum):
-    table = "table"
-    json = "json"
 
 
 def usage_command(

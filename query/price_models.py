@@ -1,17 +1,17 @@
 """What the pricing routes of the API take and give: a loaded book, a reprice request and its result.
 
 Here rather than in ``api/`` so that the HTTP client (``remote_prices.py``) and the CLI share them without
-loading FastAPI, and rather than in ``pricing/`` so that the computation keeps plain data and the wire
-shape is decided at the edge.
+loading FastAPI; ``pricing.reprice`` computes with plain data (``Selection``, ``Repriced``) and these
+decide the wire shape.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
-from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, RootModel
+
+from usagemeter.pricing.reprice import Repriced
 
 
 class BookLoaded(BaseModel):
@@ -29,17 +29,5 @@ class RepriceRequest(BaseModel):
     reason: str = "reprice"
 
 
-class RepriceResult(BaseModel):
-    """``pricing.reprice.Repriced`` on the wire (read from its attributes)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    run_id: uuid.UUID
-    dry_run: bool
-    events_repriced: int
-    unknown_now_priced: int
-    cost_delta: Decimal
-    cost_delta_by_model: dict[str, Decimal]
-    """Net change of cost_total per (new) ``provider/model``; an event that changed model also takes its
-    old cost away from the old one."""
-    chunks_written: int
+class RepriceResult(RootModel[Repriced]):
+    """``pricing.reprice.Repriced`` on the wire, its fields at the top level of the JSON object."""

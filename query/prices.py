@@ -66,4 +66,4 @@ def reprice(client: Client, request: RepriceRequest) -> RepriceResult:
     """``pricing.reprice.reprice`` for a request of the API or the CLI."""
     selection = repricing.Selection(request.since, request.until, request.client_id, request.model)
     run = repricing.reprice(client, selection, dry_run=request.dry_run, reason=request.reason)
-    return RepriceResult.model_validate(run, from_attributes=True)
+    return RepriceResult(run)
