@@ -27,9 +27,55 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
     def statements(self) -> list[str]:
-        """The file's statements; comment-only lines are dropped, ``;`` at line end separates."""
-        lines = [line for line in self.sql.splitlines() if not line.lstrip().startswith("--")]
-        return [stmt.strip() for stmt in "\n".join(lines).split(";\n") if stmt.strip().rstrip(";")]
+        """The file's statements, without comments: see ``split_statements``."""
+        return split_statements(self.sql)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Statements separated by ``;`` outside quotes and comments; ``--`` and ``/* */`` comments dropped.
+
+    A scanner rather than ``split(";\\n")``, so a ``;`` at a line end inside a string literal or a comment
+    does not cut a statement in two.
+    """
+    statements, current = [], []
+    i, n = 0, len(sql)
+    while i < n:
+        char = sql[i]
+        if char in "'\"`":
+            end = _quote_end(sql, i)
+            current.append(sql[i:end])
+            i = end
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif char == ";":
+            statements.append("".join(current))
+            current = []
+            i += 1
+        else:
+            current.append(char)
+            i += 1
+    statements.append("".join(current))
+    return [statement.strip() for statement in statements if statement.strip()]
+
+
+def _quote_end(sql: str, start: int) -> int:
+    """The index after the literal or identifier opened at ``start`` (backslash escapes and doubled quotes)."""
+    quote, i = sql[start], start + 1
+    while i < len(sql):
+        if sql[i] == "\\":
+            i += 2
+        elif sql[i] == quote:
+            if not sql.startswith(quote, i + 1):
+                return i + 1
+            i += 2
+        else:
+            i += 1
+    return len(sql)
+
 
 
 def available() -> list[Migration]:
