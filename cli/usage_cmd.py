@@ -6,27 +6,24 @@ store itself only when nothing answers there; ``--direct`` skips the API.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
 import typer
-from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.client import Client
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
+from usagemeter.cli import via_api
 from usagemeter.cli.formats import FormatChoice
 from usagemeter.cli.times import EXAMPLES, local_time
-from usagemeter.consumers.settings import ClickHouseSettings
-from usagemeter.consumers.store import connect
 from usagemeter.query import UsageReport, get_usage
 from usagemeter.query.models import UsageTotals
 from usagemeter.query.periods import Period
 from usagemeter.query.remote import DEFAULT_API_URL, fetch_usage
-from usagemeter.schemas.errors import UsageApiError, UsageApiUnreachableError
 
 
 class PeriodChoice(StrEnum):
@@ -75,42 +72,16 @@ def usage_command(
             api_url, client, user_id=user, period=period_name, tz=tz, since=since, include_users=include_users
         )
 
-    def from_store() -> UsageReport:
-        store = connect(ClickHouseSettings(), create=False)  # reading: never an empty store of its own
+    def from_store(store: Client) -> UsageReport:
         return get_usage(
             store, client, user_id=user, period=period_name, tz=tz, since=since, include_users=include_users
         )
 
-    report = _load(from_store if direct else from_api, from_store, api_url)
+    report = via_api.run(from_api, from_store, api_url, direct=direct, create=False)
     if output_format is FormatChoice.json:
         typer.echo(report.model_dump_json(indent=2))
     else:
         Console().print(render(report, by.value))
-
-
-def _load(first: Callable[[], UsageReport], fallback: Callable[[], UsageReport], api_url: str) -> UsageReport:
-    """``first()``; ``fallback()`` when no API answers; errors as a message on stderr and an exit code."""
-    errors = Console(stderr=True)
-    try:
-        try:
-            return first()
-        except UsageApiUnreachableError:
-            errors.print(
-                f"No usage API answers at {api_url}; opening the store directly.", highlight=False, soft_wrap=True
-            )
-            return fallback()
-    except (ValueError, UsageApiError) as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
-    except ClickHouseError as exc:
-        errors.print(
-            f"[red]error:[/red] cannot read the usage store: {exc}\n"
-            "If `usagemeter serve` owns the embedded store, point --api-url at its API; "
-            "if the tables are missing, run `usagemeter migrate`.",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(1) from exc
 
 
 def render(report: UsageReport, by: str) -> Group:

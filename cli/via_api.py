@@ -42,7 +42,8 @@ def run(
         try:
             return api_call()
         except UsageApiUnreachableError:
-            errors.print(f"No usage API answers at {api_url}; opening the store directly.", highlight=False)
+            message = f"No usage API answers at {api_url}; opening the store directly."
+            errors.print(message, highlight=False, soft_wrap=True)
             return from_store()
     except (StoreInUse, StoreUnreachable):
         raise  # one line each, from usagemeter.cli.errors
@@ -52,7 +53,8 @@ def run(
     except ClickHouseError as exc:
         errors.print(
             f"[red]error:[/red] the store failed: {exc}\n"
-            "If `usagemeter serve` owns the embedded store, point --api-url at its API.",
+            "If `usagemeter serve` owns the embedded store, point --api-url at its API; "
+            "if the tables are missing, run `usagemeter migrate`.",
             highlight=False,
             soft_wrap=True,
         )
