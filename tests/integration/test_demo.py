@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
 def test_the_demo_runs_end_to_end_and_prints_nothing_after_it_is_done(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", "from usagemeter.app import main; main()", "demo", "--events", "1000",
+        [sys.executable, "-c", "from usagemeter.cli.app import main; main()", "demo", "--events", "1000",
          "--data-dir", str(tmp_path / "demo")],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
