@@ -28,6 +28,8 @@ from typing import Any, Final
 
 from clickhouse_connect.driver.client import Client
 
+from usagemeter.schemas.clock import SYSTEM_CLOCK, utc_datetime
+
 COST_COLUMNS: Final = (
     "cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "cost_reasoning", "cost_audio",
     "cost_web_search", "cost_request", "cost_total",
@@ -137,7 +139,7 @@ def reprice(
     run_id = uuid.uuid4()
     chunks = 0
     if not dry_run:
-        adjusted_at = now or datetime.now(UTC)
+        adjusted_at = now or utc_datetime(SYSTEM_CLOCK.now_us())
         for start in range(0, len(changed), CHUNK_EVENTS):
             rows = _signed_rows(changed[start : start + CHUNK_EVENTS], run_id, reason, adjusted_at)
             _insert(client, rows, token=f"reprice:{run_id}:{chunks}")

@@ -10,7 +10,7 @@ charged. Prices are for the standard service tier and the base tier (input token
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from usagemeter.pricing import reprice as repricing
 from usagemeter.pricing.columns import PRICE_COLUMNS
 from usagemeter.query.price_models import RepriceRequest, RepriceResult
+from usagemeter.schemas.clock import SYSTEM_CLOCK, utc_datetime
 
 _SQL: Final = """
 SELECT name[1], name[2], usagemeter_unit_prices(name[1], name[2], '', {at:DateTime64(6, 'UTC')}, 0),
@@ -45,7 +46,7 @@ class UnitPrices(BaseModel):
 
 
 def unit_prices(client: Client, model: str, *, provider: str = "", at: datetime | None = None) -> UnitPrices:
-    moment = at if at is not None else datetime.now(UTC)
+    moment = at if at is not None else utc_datetime(SYSTEM_CLOCK.now_us())
     row = client.query(_SQL, parameters={"provider": provider, "model": model, "at": moment}).result_rows[0]
     provider_id, model_id, prices, version = str(row[0]), str(row[1]), row[2], int(row[3])
     return UnitPrices(

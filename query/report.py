@@ -20,6 +20,7 @@ from clickhouse_connect.driver.client import Client
 
 from usagemeter.query.models import CostBreakdown, CurrentPeriod, TokenCounts, UsageReport, UsageTotals
 from usagemeter.query.periods import Period, on_bucket_boundary, period_bounds, zone
+from usagemeter.schemas.clock import SYSTEM_CLOCK, utc_datetime
 
 TABLE_BY_MODEL: Final = "usage_15m_by_model"
 TABLE_BY_USER: Final = "usage_15m_by_user"
@@ -74,7 +75,7 @@ def get_usage(
     """
     if not client_id:
         raise ValueError("client_id must not be empty")
-    moment = now if now is not None else datetime.now(UTC)
+    moment = now if now is not None else utc_datetime(SYSTEM_CLOCK.now_us())
     bounds = period_bounds(period, tz, moment)
     start = _since_utc(since, tz)
     table = TABLE_BY_USER if user_id is not None or include_users else TABLE_BY_MODEL

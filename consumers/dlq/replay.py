@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -31,6 +30,7 @@ from confluent_kafka.cimpl import NewTopic
 from usagemeter.consumers.dead_letters import REPLAY_AT_HEADER, REPLAY_OF_HEADER
 from usagemeter.consumers.dlq.reader import DeadLetter, read_topic
 from usagemeter.consumers.settings import KafkaSettings
+from usagemeter.schemas.clock import SYSTEM_CLOCK, utc_datetime
 from usagemeter.schemas.errors import TopicMissing
 
 LEDGER_SUFFIX = ".replayed"
@@ -123,7 +123,7 @@ def _replay_chunk(
     timeout_s: float,
 ) -> list[Replayed]:
     """One transaction: the re-delivered messages, acknowledged, then their ledger records; commit."""
-    at = datetime.now(UTC).isoformat().encode()
+    at = utc_datetime(SYSTEM_CLOCK.now_us()).isoformat().encode()
     delivered: dict[int, Message] = {}
     errors: list[KafkaError] = []
 
