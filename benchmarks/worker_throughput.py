@@ -38,9 +38,9 @@ from fastavro import parse_schema, schemaless_reader
 
 from usagemeter.consumers import migrations
 from usagemeter.consumers.batch import value_of
+from usagemeter.consumers.pipeline import build_worker
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
 from usagemeter.consumers.store import connect
-from usagemeter.consumers.worker import Worker
 from usagemeter.local.kafka import LocalKafka, create_topic
 from usagemeter.pricing import pricebook
 from usagemeter.producers.simulation import simulated_calls
@@ -120,7 +120,7 @@ def usagemeter_worker(bootstrap: str, topic: str, events: int, client: Client) -
     settings = KafkaSettings(
         bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq", group_id=f"um-{uuid.uuid4()}"
     )
-    worker = Worker(settings, client, WorkerSettings())
+    worker = build_worker(settings, WorkerSettings(), client)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()

@@ -10,7 +10,7 @@ import logging
 
 from clickhouse_connect.driver.client import Client
 
-from usagemeter.consumers import migrations
+from usagemeter.consumers import migrations, pipeline
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, OverridesSettings, WorkerSettings
 from usagemeter.consumers.store import connect
 from usagemeter.consumers.worker import Worker
@@ -77,7 +77,8 @@ def watch_overrides(store: ClickHouseSettings, settings: OverridesSettings) -> O
 
 
 def build_worker(kafka: KafkaSettings, settings: WorkerSettings, client: Client) -> Worker:
-    return Worker(kafka, client, settings, on_flush=_log_flush)
+    """The real pipeline, logging each batch written."""
+    return pipeline.build_worker(kafka, settings, client, on_flush=_log_flush)
 
 
 def _log_flush(result: WriteResult) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from usagemeter.consumers.batch import Batch, SchemaGroup, TopicPartition
 from usagemeter.consumers.id_window import U64, IdWindow, Mask, parse_keys
-from usagemeter.consumers.ledger import Ledger
+from usagemeter.consumers.ports import LedgerPort
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Admitted:
 
 
 class Deduplicator:
-    def __init__(self, ledger: Ledger, window_s: float) -> None:
+    def __init__(self, ledger: LedgerPort, window_s: float) -> None:
         self._ledger = ledger
         self._window_s = window_s
         self._windows: dict[TopicPartition, IdWindow] = {}

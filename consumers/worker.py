@@ -1,7 +1,7 @@
 """The worker: consume → batch (cut per partition) → dedup → ledger → insert → dead letters → commit.
 
-This module is the one place the pipeline is assembled; read ``Worker._complete`` for the order that
-makes it correct. Offsets move only after the rows they cover are in ClickHouse and their dead letters are
+The real pipeline is assembled in ``consumers/pipeline.py``; read ``Worker._complete`` here for the order
+that makes it correct. Offsets move only after the rows they cover are in ClickHouse and their dead letters are
 acknowledged by Kafka, so a crash at any point re-reads, and never skips, events; the ledger makes the
 re-read form the same blocks, whose deduplication tokens make it a no-op (consumers/dedup.py).
 """
@@ -12,17 +12,13 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
-from clickhouse_connect.driver.client import Client
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from usagemeter.consumers.batch import Batch
-from usagemeter.consumers.dead_letters import DeadLetters
 from usagemeter.consumers.dedup import Admitted, Deduplicator
-from usagemeter.consumers.ledger import Ledger
-from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
-from usagemeter.consumers.sink import ClickHouseSink
+from usagemeter.consumers.ports import ConsumerPort, DeadLetterPort, LedgerPort, SinkPort
+from usagemeter.consumers.settings import WorkerSettings
 from usagemeter.consumers.writer import BatchWriter, WriteResult
 from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock
 from usagemeter.schemas.errors import StopRequested, StoreUnavailable
@@ -31,49 +27,30 @@ log = logging.getLogger(__name__)
 
 _CONSUME_CHUNK = 20_000
 _PAUSE_AFTER_S = 5.0
-_CONSUMER_DEFAULTS: dict[str, Any] = {
-    "log.connection.close": False,  # idle connections closed by the broker are normal, not news
-    "enable.auto.commit": False,
-    "enable.auto.offset.store": False,
-    "auto.offset.reset": "earliest",
-    "fetch.max.bytes": 64 * 1024 * 1024,
-    # Small enough that one fetch spans every partition: a worker restarted often still reaches them all.
-    "max.partition.fetch.bytes": 2 * 1024 * 1024,
-    "queued.max.messages.kbytes": 256 * 1024,
-    "fetch.wait.max.ms": 100,
-    # A broker gone is retried at most every 0.5-10 s (librdkafka: 0.1-10 s), so a worker waiting for it idles.
-    "reconnect.backoff.ms": 500,
-}
 
 
 class Worker:
+    """The pipeline's loop and its commit order; its Kafka, store and dead-letter ends come in as parameters
+    (built for real by ``consumers/pipeline.py``, in memory by the unit tests)."""
+
     def __init__(
         self,
-        kafka: KafkaSettings,
-        client: Client,
+        consumer: ConsumerPort,
+        dead_letters: DeadLetterPort,
+        sink: SinkPort,
+        ledger: LedgerPort,
         settings: WorkerSettings,
-        clock: Clock | None = None,
+        *,
+        topic: str,
+        clock: Clock = SYSTEM_CLOCK,
         on_flush: Callable[[WriteResult], None] | None = None,
     ) -> None:
-        self._kafka = kafka
+        self._topic = topic
         self._settings = settings
-        self._clock = clock or SYSTEM_CLOCK
+        self._clock = clock
         self._on_flush = on_flush
-        static = {"group.instance.id": kafka.group_instance_id} if kafka.group_instance_id else {}
-        self._consumer = Consumer({**_CONSUMER_DEFAULTS, **kafka.client_config(), "group.id": kafka.group_id, **static})
-        dlq_producer = Producer(
-            {
-                **kafka.client_config(),
-                "enable.idempotence": True,
-                "acks": "all",
-                "log.connection.close": False,
-                "message.max.bytes": settings.dead_letter_max_bytes,
-                "reconnect.backoff.ms": _CONSUMER_DEFAULTS["reconnect.backoff.ms"],
-            }
-        )
-        ledger = Ledger(client)
-        dead_letters = DeadLetters(dlq_producer, kafka.dlq_topic, settings.dead_letter_max_bytes)
-        self._writer = BatchWriter(ClickHouseSink(client), ledger, dead_letters, settings)
+        self._consumer = consumer
+        self._writer = BatchWriter(sink, ledger, dead_letters, settings)
         self._dedup = Deduplicator(ledger, settings.dedup_window_s)
         self._batch = Batch(self._clock.monotonic())
         self._stop = threading.Event()
@@ -97,7 +74,7 @@ class Worker:
         committed, and the partitions' next owner reads it again (the ledger makes that exact).
         """
         self._stop = stop
-        self._consumer.subscribe([self._kafka.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self._consumer.subscribe([self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not stop.is_set():
                 self._poll_once()
@@ -234,7 +211,7 @@ class Worker:
             if tp.offset > cuts.get(where, tp.offset):
                 self._batch.release_cut(where)
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: ConsumerPort, partitions: list[TopicPartition]) -> None:
         """Loads the dedup window and any cut to honour for each partition given to this worker."""
         committed = consumer.committed(partitions, timeout=30)
         for topic in {tp.topic for tp in committed}:
@@ -243,7 +220,7 @@ class Worker:
         self._batch.add_cuts(self._dedup.cuts(), self._dedup.references())
         log.info("assigned %s", ", ".join(f"{tp.topic}/{tp.partition}@{tp.offset}" for tp in committed))
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, consumer: ConsumerPort, partitions: list[TopicPartition]) -> None:
         """Before partitions move to another worker, what was consumed from them is written and committed."""
         self.flush()
         revoked = {(tp.topic, tp.partition) for tp in partitions}

@@ -20,10 +20,8 @@ from confluent_kafka import Message
 
 from usagemeter.consumers import triage
 from usagemeter.consumers.batch import Batch, SchemaGroup, value_of
-from usagemeter.consumers.dead_letters import DeadLetters
-from usagemeter.consumers.ledger import Ledger
+from usagemeter.consumers.ports import DeadLetterPort, LedgerPort, SinkPort
 from usagemeter.consumers.settings import WorkerSettings
-from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.schemas import WriterSchema, by_fingerprint
 from usagemeter.schemas.errors import BlockRejected, DeadLetterRatioExceeded, StoreUnavailable
 from usagemeter.schemas.validation import Rejection
@@ -44,7 +42,7 @@ class WriteResult:
 
 class BatchWriter:
     def __init__(
-        self, sink: ClickHouseSink, ledger: Ledger, dead_letters: DeadLetters, settings: WorkerSettings
+        self, sink: SinkPort, ledger: LedgerPort, dead_letters: DeadLetterPort, settings: WorkerSettings
     ) -> None:
         self._sink = sink
         self._ledger = ledger
@@ -135,4 +133,3 @@ class _Bisection:
 
     accepted: int = 0
     refused_singles: int = 0
-

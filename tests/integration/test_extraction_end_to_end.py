@@ -18,8 +18,8 @@ from google.genai.types import GenerateContentResponse
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
+from usagemeter.consumers.pipeline import build_worker
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
-from usagemeter.consumers.worker import Worker
 from usagemeter.pricing import pricebook
 from usagemeter.producers import UsageEmitter
 
@@ -142,12 +142,12 @@ def test_extracted_usage_arrives_in_clickhouse_as_extracted(
         assert meter.stats().failed == 0
 
     total = len(expected) + 1  # the session's priced image is an event of its own
-    worker = Worker(
+    worker = build_worker(
         KafkaSettings(
             bootstrap_servers=kafka_broker.bootstrap_servers, topic=topic, dlq_topic=dlq_topic, group_id=f"g-{topic}"
         ),
-        clickhouse,
         WorkerSettings(max_batch_rows=100, max_batch_wait_s=0.2),
+        clickhouse,
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))

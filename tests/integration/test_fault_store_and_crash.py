@@ -30,6 +30,7 @@ from tests.faults.traffic import (
     with_resends,
 )
 from usagemeter.consumers.batch import Batch
+from usagemeter.consumers.pipeline import build_worker
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
 from usagemeter.consumers.store import connect
 from usagemeter.consumers.worker import Worker
@@ -69,10 +70,10 @@ def test_clickhouse_refusing_inserts_loses_nothing_and_pauses_consumption(
     producing = threading.Thread(
         target=produce, args=(kafka_broker.bootstrap_servers, topic, stream, STORE_OUTAGE_S + 10), daemon=True
     )
-    worker = Worker(
+    worker = build_worker(
         kafka_settings(kafka_broker.bootstrap_servers, topic, dlq_topic),
-        store,
         WorkerSettings(max_batch_rows=5_000, max_batch_wait_s=0.5, insert_retry_max_s=2.0),
+        store,
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
@@ -144,7 +145,7 @@ def test_a_new_owner_redoes_a_dead_workers_uncommitted_batch_exactly(
     produce(kafka_broker.bootstrap_servers, topic, stream, 0.0)
     settings = kafka_settings(kafka_broker.bootstrap_servers, topic, dlq_topic)
 
-    dying = Worker(settings, store, WorkerSettings(max_batch_rows=4_000, max_batch_wait_s=5.0))
+    dying = build_worker(settings, WorkerSettings(max_batch_rows=4_000, max_batch_wait_s=5.0), store)
     if crash == "before_completion":
         ledger = dying._writer._ledger
         written = ledger.complete
@@ -173,7 +174,7 @@ def test_a_new_owner_redoes_a_dead_workers_uncommitted_batch_exactly(
             store.command(f"ALTER TABLE {table} MODIFY SETTING non_replicated_deduplication_window = 0")
 
     # Another batch size: without the ledger its first batch would cut the partitions elsewhere.
-    heir = Worker(settings, store, WorkerSettings(max_batch_rows=2_500, max_batch_wait_s=0.3))
+    heir = build_worker(settings, WorkerSettings(max_batch_rows=2_500, max_batch_wait_s=0.3), store)
     committed_before = dying.totals["inserted"]
     run_until(heir, lambda: not lag(kafka_broker.bootstrap_servers, topic, settings.group_id, 3))
 
@@ -206,7 +207,9 @@ def test_a_stop_ends_the_insert_retries_while_the_store_is_down_and_commits_noth
     produce(kafka_broker.bootstrap_servers, topic, unique, 0.0)
     settings = kafka_settings(kafka_broker.bootstrap_servers, topic, dlq_topic)
     store.command("DETACH TABLE usage_events")
-    worker = Worker(settings, store, WorkerSettings(max_batch_rows=1_000, max_batch_wait_s=0.3, insert_retry_max_s=30))
+    worker = build_worker(
+        settings, WorkerSettings(max_batch_rows=1_000, max_batch_wait_s=0.3, insert_retry_max_s=30), store
+    )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()
@@ -221,7 +224,7 @@ def test_a_stop_ends_the_insert_retries_while_the_store_is_down_and_commits_noth
     assert worker.totals["inserted"] == 0 and lag(kafka_broker.bootstrap_servers, topic, settings.group_id, 2)
 
     store.command("ATTACH TABLE usage_events")
-    heir = Worker(settings, store, WorkerSettings(max_batch_rows=700, max_batch_wait_s=0.3))
+    heir = build_worker(settings, WorkerSettings(max_batch_rows=700, max_batch_wait_s=0.3), store)
     run_until(heir, lambda: not lag(kafka_broker.bootstrap_servers, topic, settings.group_id, 2))
     pricebook.load(reference)
     assert aggregates(store, "usage_15m_by_user") == reference_aggregates(reference, unique)

@@ -21,8 +21,8 @@ from confluent_kafka import Consumer, Producer
 from genai_prices import Usage, calc_price
 
 from tests.bad_inputs import one_of_each
+from usagemeter.consumers.pipeline import build_worker
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
-from usagemeter.consumers.worker import Worker
 from usagemeter.pricing import pricebook
 from usagemeter.producers import EventFields, UsageEmitter
 from usagemeter.schemas import by_version
@@ -116,12 +116,12 @@ def test_emitted_events_equal_aggregates_and_bad_ones_are_dead_lettered(
     assert raw.flush(30) == 0
 
     total = GOOD_EVENTS + OLD_SCHEMA_EVENTS + len(bad)
-    worker = Worker(
+    worker = build_worker(
         KafkaSettings(
             bootstrap_servers=kafka_broker.bootstrap_servers, topic=topic, dlq_topic=dlq_topic, group_id=f"g-{topic}"
         ),
-        clickhouse,
         WorkerSettings(max_batch_rows=4_000, max_batch_wait_s=0.5),
+        clickhouse,
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
