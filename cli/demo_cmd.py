@@ -17,7 +17,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from usagemeter.cli.service import build_worker, prepare_store
+from usagemeter.cli.service import build_worker, prepare_store, watch_overrides
+from usagemeter.cli.supervisor import Supervisor
 from usagemeter.cli.usage_cmd import render
 from usagemeter.consumers.settings import KAFKA_LOG, ClickHouseSettings, KafkaSettings, WorkerSettings
 from usagemeter.consumers.store import connect
@@ -56,27 +57,31 @@ def demo(
         fresh.close()  # prepare_store reopens the engine after migrating: no other connection may hold it
         client = prepare_store(ch_settings)
         console.print(f"[bold]ClickHouse[/] embedded at {ch_settings.dsn}, database {ch_settings.database}")
-        worker = build_worker(kafka_settings, WorkerSettings(max_batch_rows=20_000, max_batch_wait_s=0.5), client)
         stop = threading.Event()
-        thread = threading.Thread(target=worker.run, args=(stop,), name="worker")
-        thread.start()
-        emit_started = time.monotonic()
-        with UsageEmitter(kafka.bootstrap_servers, topic=topic, kafka_config={"logger": KAFKA_LOG}) as meter:
-            for call in simulated_calls(random.Random(), events):
-                meter.emit(**call)
-            for bad in _INVALID:
-                meter.emit(**bad)  # type: ignore[arg-type]
-        console.print(f"[bold]Emitted[/] {events + len(_INVALID)} events in {time.monotonic() - emit_started:.1f} s")
-        expected = events + len(_INVALID)
-        deadline = time.monotonic() + 300
-        while worker.totals["inserted"] + worker.totals["dead_lettered"] < expected and time.monotonic() < deadline:
-            time.sleep(0.2)
-        stop.set()
-        thread.join(60)
-        console.print(
-            f"[bold]Worker[/] inserted {worker.totals['inserted']}, dead-lettered {worker.totals['dead_lettered']} "
-            f"in {worker.totals['batches']} batches"
-        )
+        with Supervisor(stop) as threads:
+            threads.start("the overrides watcher", lambda: watch_overrides(ch_settings))
+            worker = build_worker(kafka_settings, WorkerSettings(max_batch_rows=20_000, max_batch_wait_s=0.5), client)
+            thread = threading.Thread(target=worker.run, args=(stop,), name="worker")
+            thread.start()
+            emit_started = time.monotonic()
+            with UsageEmitter(kafka.bootstrap_servers, topic=topic, kafka_config={"logger": KAFKA_LOG}) as meter:
+                for call in simulated_calls(random.Random(), events):
+                    meter.emit(**call)
+                for bad in _INVALID:
+                    meter.emit(**bad)  # type: ignore[arg-type]
+            console.print(
+                f"[bold]Emitted[/] {events + len(_INVALID)} events in {time.monotonic() - emit_started:.1f} s"
+            )
+            expected = events + len(_INVALID)
+            deadline = time.monotonic() + 300
+            while worker.totals["inserted"] + worker.totals["dead_lettered"] < expected and time.monotonic() < deadline:
+                time.sleep(0.2)
+            stop.set()
+            thread.join(60)
+            console.print(
+                f"[bold]Worker[/] inserted {worker.totals['inserted']}, dead-lettered {worker.totals['dead_lettered']} "
+                f"in {worker.totals['batches']} batches"
+            )
         for client_id in CLIENTS:
             console.print(render(get_usage(client, client_id, period="month"), "model"))
     finally:

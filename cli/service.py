@@ -42,7 +42,6 @@ def prepare_store(settings: ClickHouseSettings) -> Client:
         stats = pricebook.load(client)
         log.info("loaded price book v%d: %d prices, %d aliases", stats.book_version, stats.price_rows, stats.alias_rows)
     overrides.repair(client)  # half a version left by a killed `usagemeter overrides load`
-    watch_overrides(settings, OverridesSettings())
     return client
 
 
@@ -65,9 +64,10 @@ def reopen_engine(client: Client, settings: ClickHouseSettings) -> Client:
     return fresh
 
 
-def watch_overrides(store: ClickHouseSettings, settings: OverridesSettings) -> OverridesWatcher | None:
+def watch_overrides(store: ClickHouseSettings) -> OverridesWatcher | None:
     """Loads the overrides file now, then again whenever it changes, from a daemon thread of its own
-    (with its own session); None when no file is configured."""
+    (with its own session); None when no file is configured. Started through the command's supervisor."""
+    settings = OverridesSettings()
     if settings.path is None:
         return None
     watcher = OverridesWatcher(settings.path, connect(store))

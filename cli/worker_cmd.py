@@ -14,8 +14,9 @@ import uvicorn
 from clickhouse_connect.driver.client import Client
 
 from usagemeter.api.app import create_app
-from usagemeter.cli.service import build_worker, prepare_store
+from usagemeter.cli.service import build_worker, prepare_store, watch_overrides
 from usagemeter.cli.signals import stop_on_signals
+from usagemeter.cli.supervisor import ApiThread, Supervisor
 from usagemeter.cli.topics_cmd import default_specs, ensure_topics
 from usagemeter.consumers import migrations
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, PriceRefreshSettings, WorkerSettings
@@ -53,12 +54,9 @@ def worker(max_batch_rows: MaxRows = None, max_batch_wait_s: MaxWait = None) -> 
     if started is None:
         return
     kafka, store, settings, client = started
-    refresher = _price_refresher(store)
-    try:
+    with Supervisor(stop) as threads:
+        _start_background(threads, store)
         build_worker(kafka, settings, client).run(stop)
-    finally:
-        if refresher:
-            refresher.stop()
 
 
 def serve(
@@ -79,18 +77,12 @@ def serve(
             return
         kafka, store, settings, client = started
         query_client = connect(store)  # its own session: a server refuses concurrent queries in one session
-        refresher = _price_refresher(store)
         app = create_app(lambda: query_client)
         api = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-        api_thread = threading.Thread(target=api.run, args=([listener],), name="usagemeter-api", daemon=True)
-        api_thread.start()
-        try:
+        with Supervisor(stop) as threads:
+            _start_background(threads, store)
+            threads.start("the query API", lambda: ApiThread(api, listener))
             build_worker(kafka, settings, client).run(stop)
-        finally:
-            api.should_exit = True
-            api_thread.join(10)
-            if refresher:
-                refresher.stop()
 
 
 Started = tuple[KafkaSettings, ClickHouseSettings, WorkerSettings, Client]
@@ -156,6 +148,12 @@ def _ensure_topics(kafka: KafkaSettings) -> None:
 
 def _log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def _start_background(threads: Supervisor, store: ClickHouseSettings) -> None:
+    """The threads beside every worker: the overrides watcher (which loads the file first), the price refresher."""
+    threads.start("the overrides watcher", lambda: watch_overrides(store))
+    threads.start("the price refresher", lambda: _price_refresher(store))
 
 
 def _price_refresher(store: ClickHouseSettings) -> price_updates.PriceRefresher | None:
