@@ -30,6 +30,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from tests.bad_inputs import STALLS_THE_WORKER, VARIANTS, event
 from tests.fixtures.kafka import KafkaBroker
+from tests.fixtures.workers import run_until
 from usagemeter.cli.service import build_worker
 from usagemeter.consumers.dlq.reader import DeadLetter, Selection, count_by, read_dead_letters
 from usagemeter.consumers.dlq.replay import read_ledger, replay
@@ -125,28 +126,9 @@ def _produce(bootstrap: str, topic: str, messages: list[Sent]) -> None:
 def _run_worker(
     kafka: KafkaSettings, client: Client, messages: int, timeout_s: float = 90, settings: WorkerSettings | None = None
 ) -> None:
-    """A worker of the group until it has consumed ``messages`` new messages, then drained and stopped.
-
-    A daemon thread: a worker stuck retrying a block must fail the test, not keep the process alive."""
+    """A worker of the group until it has consumed ``messages`` new messages, then drained and stopped."""
     worker = build_worker(kafka, settings or WorkerSettings(max_batch_rows=2_000, max_batch_wait_s=0.3), client)
-    stop, failures = threading.Event(), list[BaseException]()
-
-    def run() -> None:
-        try:
-            worker.run(stop)
-        except BaseException as exc:
-            failures.append(exc)
-            raise
-
-    thread = threading.Thread(target=run, name="worker", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while worker.totals["consumed"] < messages and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    stop.set()
-    thread.join(timeout_s)
-    assert not failures
-    assert not thread.is_alive(), f"the worker did not drain: {worker.totals}"
+    run_until(worker, lambda: worker.totals["consumed"] >= messages, timeout_s, join_s=timeout_s)
     assert worker.totals["consumed"] == messages
 
 

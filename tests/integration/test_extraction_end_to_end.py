@@ -4,8 +4,6 @@ tool line is stored with the caller's cost."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +16,7 @@ from google.genai.types import GenerateContentResponse
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
+from tests.fixtures.workers import run_until
 from usagemeter.consumers.pipeline import build_worker
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.pricing import pricebook
@@ -149,14 +148,7 @@ def test_extracted_usage_arrives_in_clickhouse_as_extracted(
         WorkerSettings(max_batch_rows=100, max_batch_wait_s=0.2),
         clickhouse,
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,))
-    thread.start()
-    deadline = time.monotonic() + 120
-    while worker.totals["inserted"] + worker.totals["dead_lettered"] < total and time.monotonic() < deadline:
-        time.sleep(0.2)
-    stop.set()
-    thread.join(60)
+    run_until(worker, lambda: worker.totals["inserted"] + worker.totals["dead_lettered"] >= total, 120, join_s=60)
     assert (worker.totals["inserted"], worker.totals["dead_lettered"]) == (total, 0)
 
     rows = clickhouse.query(

@@ -29,11 +29,11 @@ from tests.faults.traffic import (
     reference_aggregates,
     with_resends,
 )
+from tests.fixtures.workers import run_until
 from usagemeter.consumers.batch import Batch
 from usagemeter.consumers.pipeline import build_worker
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
 from usagemeter.consumers.store import connect
-from usagemeter.consumers.worker import Worker
 from usagemeter.pricing import pricebook
 
 pytestmark = pytest.mark.kafka
@@ -45,18 +45,6 @@ STORE_OUTAGE_S = 30.0 if FULL else 8.0
 
 def kafka_settings(bootstrap: str, topic: str, dlq_topic: str) -> KafkaSettings:
     return KafkaSettings(bootstrap_servers=bootstrap, topic=topic, dlq_topic=dlq_topic, group_id=f"g-{topic}")
-
-
-def run_until(worker: Worker, done: Callable[[], bool], timeout_s: float = 300) -> None:
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,))
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    stop.set()
-    thread.join(120)
-    assert done(), "the worker did not get through the stream in time"
 
 
 def test_clickhouse_refusing_inserts_loses_nothing_and_pauses_consumption(

@@ -5,7 +5,6 @@ with the right reason."""
 from __future__ import annotations
 
 import random
-import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -21,6 +20,7 @@ from confluent_kafka import Consumer, Producer
 from genai_prices import Usage, calc_price
 
 from tests.bad_inputs import one_of_each
+from tests.fixtures.workers import run_until
 from usagemeter.consumers.pipeline import build_worker
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.pricing import pricebook
@@ -123,14 +123,7 @@ def test_emitted_events_equal_aggregates_and_bad_ones_are_dead_lettered(
         WorkerSettings(max_batch_rows=4_000, max_batch_wait_s=0.5),
         clickhouse,
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,))
-    thread.start()
-    deadline = time.monotonic() + 120
-    while worker.totals["inserted"] + worker.totals["dead_lettered"] < total and time.monotonic() < deadline:
-        time.sleep(0.2)
-    stop.set()
-    thread.join(60)
+    run_until(worker, lambda: worker.totals["inserted"] + worker.totals["dead_lettered"] >= total, 120, join_s=60)
     assert worker.totals == {**worker.totals, "inserted": GOOD_EVENTS + OLD_SCHEMA_EVENTS, "dead_lettered": len(bad)}
 
     rows = clickhouse.query(
