@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from clickhouse_connect.driver.client import Client
 
 from tests.faults.traffic import (
     aggregates,
@@ -43,23 +44,39 @@ FULL = os.environ.get("USAGEMETER_FAULT_FULL") == "1"
 STORE_OUTAGE_S = 30.0 if FULL else 8.0
 
 
-def kafka_settings(bootstrap: str, topic: str, dlq_topic: str) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=bootstrap, topic=topic, dlq_topic=dlq_topic, group_id=f"g-{topic}")
+FaultStage = Callable[..., tuple[str, KafkaSettings, Client, Client]]
+
+
+@pytest.fixture
+def fault_stage(
+    kafka_broker: Any, kafka_topic: Any, clickhouse_factory: Callable[[], ClickHouseSettings]
+) -> FaultStage:
+    """``fault_stage(partitions=n)``: a new topic and its DLQ, the worker's settings for them, a priced store,
+    and a second store to compute the expected aggregates in."""
+
+    def make(partitions: int) -> tuple[str, KafkaSettings, Client, Client]:
+        topic, dlq_topic = kafka_topic(partitions=partitions), kafka_topic(partitions=1)
+        store, reference = connect(clickhouse_factory()), connect(clickhouse_factory())
+        pricebook.load(store)
+        settings = KafkaSettings(
+            bootstrap_servers=kafka_broker.bootstrap_servers, topic=topic, dlq_topic=dlq_topic, group_id=f"g-{topic}"
+        )
+        return topic, settings, store, reference
+
+    return make
 
 
 def test_clickhouse_refusing_inserts_loses_nothing_and_pauses_consumption(
-    kafka_broker: Any, kafka_topic: Any, clickhouse_factory: Callable[[], ClickHouseSettings]
+    kafka_broker: Any, fault_stage: FaultStage
 ) -> None:
-    topic, dlq_topic = kafka_topic(partitions=4), kafka_topic(partitions=1)
-    store, reference = connect(clickhouse_factory()), connect(clickhouse_factory())
-    pricebook.load(store)
+    topic, settings, store, reference = fault_stage(partitions=4)
     unique = events(120_000, seed=41)
     stream = with_resends(unique, 0.10, seed=42)
     producing = threading.Thread(
         target=produce, args=(kafka_broker.bootstrap_servers, topic, stream, STORE_OUTAGE_S + 10), daemon=True
     )
     worker = build_worker(
-        kafka_settings(kafka_broker.bootstrap_servers, topic, dlq_topic),
+        settings,
         WorkerSettings(max_batch_rows=5_000, max_batch_wait_s=0.5, insert_retry_max_s=2.0),
         store,
     )
@@ -115,23 +132,19 @@ TARGET_TABLES = ("usage_events", "usage_15m_by_user", "usage_15m_by_model", "unk
 )
 def test_a_new_owner_redoes_a_dead_workers_uncommitted_batch_exactly(
     kafka_broker: Any,
-    kafka_topic: Any,
-    clickhouse_factory: Callable[[], ClickHouseSettings],
+    fault_stage: FaultStage,
     monkeypatch: pytest.MonkeyPatch,
     crash: str,
 ) -> None:
     """First line of defence: the heir cuts the slice again as the ledger says, with its reference time,
     and the tokens match. Second line, for when they would not (a server restarted after a migration may
     give other block ids): a slice the ledger marks completed is not inserted again at all."""
-    topic, dlq_topic = kafka_topic(partitions=3), kafka_topic(partitions=1)
-    store, reference = connect(clickhouse_factory()), connect(clickhouse_factory())
-    pricebook.load(store)
+    topic, settings, store, reference = fault_stage(partitions=3)
     unique = events(30_000, seed=51)
     first, rest = unique[:12_000], unique[12_000:]
     # Re-sends of the first part arrive after it: only ClickHouse knows they were inserted before.
     stream = first + with_resends(rest, 0.0, seed=0) + first[::4]
     produce(kafka_broker.bootstrap_servers, topic, stream, 0.0)
-    settings = kafka_settings(kafka_broker.bootstrap_servers, topic, dlq_topic)
 
     dying = build_worker(settings, WorkerSettings(max_batch_rows=4_000, max_batch_wait_s=5.0), store)
     if crash == "before_completion":
@@ -184,16 +197,13 @@ def test_a_new_owner_redoes_a_dead_workers_uncommitted_batch_exactly(
 
 
 def test_a_stop_ends_the_insert_retries_while_the_store_is_down_and_commits_nothing(
-    kafka_broker: Any, kafka_topic: Any, clickhouse_factory: Callable[[], ClickHouseSettings]
+    kafka_broker: Any, fault_stage: FaultStage
 ) -> None:
     """SIGTERM during an outage must end the process promptly (it used to retry for ever); what it did not
     write stays uncommitted, and the next worker counts it once."""
-    topic, dlq_topic = kafka_topic(partitions=2), kafka_topic(partitions=1)
-    store, reference = connect(clickhouse_factory()), connect(clickhouse_factory())
-    pricebook.load(store)
+    topic, settings, store, reference = fault_stage(partitions=2)
     unique = events(3_000, seed=61)
     produce(kafka_broker.bootstrap_servers, topic, unique, 0.0)
-    settings = kafka_settings(kafka_broker.bootstrap_servers, topic, dlq_topic)
     store.command("DETACH TABLE usage_events")
     worker = build_worker(
         settings, WorkerSettings(max_batch_rows=1_000, max_batch_wait_s=0.3, insert_retry_max_s=30), store
