@@ -226,3 +226,6 @@ class Worker:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         self._held = [m for m in self._held if (m.topic(), m.partition()) not in revoked]
         self._dedup.revoke(list(revoked))
+        # The batch the flush opened still carries the revoked partitions' cuts: one that is never reached
+        # would hold every message of the partitions kept. It is empty, so it is opened again without them.
+        self._batch = Batch(self._clock.monotonic(), self._dedup.cuts(), self._dedup.references())

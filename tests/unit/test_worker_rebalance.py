@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.bad_inputs import event
 from tests.fixtures.memory_kafka import memory_pipeline
 from usagemeter.consumers.batch import Slice
@@ -44,12 +42,6 @@ def test_the_next_owner_resumes_after_the_commit_and_reads_nothing_twice() -> No
     assert pipe.broker.committed == {("workers", (pipe.topic, 0)): 3, ("workers", (pipe.topic, 1)): 3}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found with the in-memory consumer, not fixed here (no data-path change in this refactor): the batch "
-    "opened by the revoke's flush keeps the revoked partition's unreached cut, so it holds every message of the "
-    "partitions kept and is never written",
-)
 def test_a_partition_revoked_before_its_cut_is_reached_does_not_stall_the_others() -> None:
     pipe = memory_pipeline(partitions=2)
     for _ in range(6):
