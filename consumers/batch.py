@@ -84,6 +84,7 @@ class SchemaGroup:
 class Batch:
     __slots__ = (
         "_cuts",
+        "_floors",
         "_references",
         "_released",
         "_seen",
@@ -102,6 +103,7 @@ class Batch:
         started_at: float,
         cuts: dict[TopicPartition, int] | None = None,
         references: dict[TopicPartition, int] | None = None,
+        floors: dict[TopicPartition, int] | None = None,
     ) -> None:
         self.started_at = started_at
         self.reference_us = 0
@@ -118,11 +120,13 @@ class Batch:
         self.size = 0
         self._cuts = dict(cuts or {})
         self._references = dict(references or {})
+        self._floors = dict(floors or {})
+        """Partition → first offset not yet in the store: a completed slice left uncommitted ends below it."""
         self._released: set[TopicPartition] = set()
         self._seen: dict[TopicPartition, set[bytes]] = {}
 
     def add(self, messages: list[Message]) -> None:
-        offsets, seen, groups, cuts = self.offsets, self._seen, self.groups, self._cuts
+        offsets, seen, groups, cuts, floors = self.offsets, self._seen, self.groups, self._cuts, self._floors
         for msg in messages:
             err = msg.error()
             if err is not None:
@@ -132,6 +136,9 @@ class Batch:
                 continue
             where = (cast(str, msg.topic()), cast(int, msg.partition()))
             offset = cast(int, msg.offset())
+            if floors and offset < floors.get(where, -1):
+                self.duplicates += 1  # in the store already, in a slice its dead owner completed
+                continue
             cut = cuts.get(where)
             if (offset > cut) if cut is not None else bool(cuts):
                 # A batch with cuts re-forms the slices a crash may have left half-written and nothing
@@ -170,6 +177,12 @@ class Batch:
             for where, cut in self._cuts.items()
             if where not in self._released and self.offsets.get(where, (0, -1))[1] < cut
         ]
+
+    def add_floors(self, floors: dict[TopicPartition, int]) -> None:
+        """Floors for partitions assigned while this batch was open."""
+        for where, floor in floors.items():
+            if where not in self.offsets:
+                self._floors[where] = floor
 
     def add_cuts(self, cuts: dict[TopicPartition, int], references: dict[TopicPartition, int]) -> None:
         """Cuts for partitions assigned while this batch was open (none of their messages is in it yet)."""

@@ -54,6 +54,7 @@ class Deduplicator:
         self._ledger = ledger
         self._window_s = window_s
         self._windows: dict[TopicPartition, IdWindow] = {}
+        self._floors: dict[TopicPartition, int] = {}
         self._cuts: dict[TopicPartition, list[tuple[int, int | None]]] = {}
         """Partition → the cuts its next batches must end at, each with the reference time of its slice."""
 
@@ -80,7 +81,11 @@ class Deduplicator:
                     cuts.append((pending.first - 1, None))
                 cuts.append((pending.last, pending.reference_us))
                 log.info("partition %s/%d: re-reading slice %s with its original cut", topic, partition, pending.name)
-            elif recorded is not None and recorded.slice.last >= max(offset, 0):
+            self._floors.pop(where, None)
+            if pending is None and recorded is not None and recorded.slice.last >= max(offset, 0):
+                # All in the store, not committed: the next slice starts after it, never overlapping it, so
+                # that no two slices in the ledger share a first offset (the newest is found by it).
+                self._floors[where] = recorded.slice.last + 1
                 log.info("partition %s/%d: slice %s is all in the store", topic, partition, recorded.slice.name)
             self._cuts[where] = cuts
             recent = self._ledger.recent_ids(topic, partition, since, None if pending is None else pending.first)
@@ -91,6 +96,12 @@ class Deduplicator:
         for where in wheres:
             self._windows.pop(where, None)
             self._cuts.pop(where, None)
+            self._floors.pop(where, None)
+
+    def floors(self) -> dict[TopicPartition, int]:
+        """Per partition whose last slice is in the store but was not committed: the offset after it, which
+        the worker commits at once and below which it reads nothing into a batch."""
+        return dict(self._floors)
 
     def cuts(self) -> dict[TopicPartition, int]:
         """Where the next batch must end, per partition with a pending cut."""

@@ -133,7 +133,7 @@ class Worker:
         for where in batch.unreached_cuts():
             batch.drop_partition(where)  # only when stopping or revoked: the next owner reads it again
         self._dedup.cut_done(batch.cut_partitions())
-        self._batch = Batch(self._clock.monotonic(), self._dedup.cuts(), self._dedup.references())
+        self._batch = Batch(self._clock.monotonic(), self._dedup.cuts(), self._dedup.references(), self._dedup.floors())
         self._held = batch.held + self._held
         if not batch.offsets:
             return
@@ -218,6 +218,12 @@ class Worker:
             offsets = {tp.partition: tp.offset for tp in committed if tp.topic == topic}
             self._dedup.assign(topic, offsets, self._clock.now_us() / 1e6)
         self._batch.add_cuts(self._dedup.cuts(), self._dedup.references())
+        given = {(tp.topic, tp.partition) for tp in committed}
+        floors = {where: floor for where, floor in self._dedup.floors().items() if where in given}
+        if floors:  # what a dead owner stored completely but did not commit is committed now
+            done = [TopicPartition(topic, partition, floor) for (topic, partition), floor in floors.items()]
+            consumer.commit(offsets=done, asynchronous=False)
+            self._batch.add_floors(floors)
         log.info("assigned %s", ", ".join(f"{tp.topic}/{tp.partition}@{tp.offset}" for tp in committed))
 
     def _on_revoke(self, consumer: ConsumerPort, partitions: list[TopicPartition]) -> None:
@@ -228,4 +234,4 @@ class Worker:
         self._dedup.revoke(list(revoked))
         # The batch the flush opened still carries the revoked partitions' cuts: one that is never reached
         # would hold every message of the partitions kept. It is empty, so it is opened again without them.
-        self._batch = Batch(self._clock.monotonic(), self._dedup.cuts(), self._dedup.references())
+        self._batch = Batch(self._clock.monotonic(), self._dedup.cuts(), self._dedup.references(), self._dedup.floors())

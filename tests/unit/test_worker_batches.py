@@ -40,19 +40,19 @@ def test_a_batch_below_max_batch_rows_is_written_once_it_is_max_batch_wait_s_old
 
 
 @pytest.mark.parametrize(
-    ("completed", "slices"),
+    ("completed", "slices", "inserted"),
     [
-        pytest.param(False, ["0:0-5|t=123", "0:6-9|"], id="half written: cut again at the same offsets and time"),
-        pytest.param(True, ["0:0-9|"], id="marked complete: not cut again"),
+        pytest.param(False, ["0:0-5|t=123", "0:6-9|"], 10, id="half written: cut again at the same offsets and time"),
+        pytest.param(True, ["0:6-9|"], 4, id="marked complete: committed at once, the next slice starts after it"),
     ],
 )
-def test_a_slice_the_ledger_recorded_before_a_crash(completed: bool, slices: list[str]) -> None:
+def test_a_slice_the_ledger_recorded_before_a_crash(completed: bool, slices: list[str], inserted: int) -> None:
     pipe = memory_pipeline(partitions=1)
     for _ in range(10):
         pipe.broker.produce(pipe.topic, 0, event(0))
     pipe.ledger.slices[(pipe.topic, 0)] = [Recorded(Slice(pipe.topic, 0, 0, 5, 123), completed=completed)]
 
-    pipe.run(WorkerSettings(max_batch_rows=1_000, max_batch_wait_s=1.0), lambda w: w.totals["inserted"] == 10)
+    pipe.run(WorkerSettings(max_batch_rows=1_000, max_batch_wait_s=1.0), lambda w: w.totals["inserted"] == inserted)
 
     # The same slice name and reference time give the same token; messages past a cut start the next batch.
     inserts = [entry[1] for entry in pipe.journal.entries if entry[0] == "insert"]
