@@ -39,7 +39,9 @@ COUNT_COLUMNS: Final = (
     "input_audio_tokens", "output_audio_tokens", "web_searches", "tool_calls",
 )  # fmt: skip
 STATE_COLUMNS: Final = ("provider", "model", "price_status", "cost_source", *COST_COLUMNS)
-IDENTITY_COLUMNS: Final = ("event_id", "event_time", "client_id", "user_id", "status", "provider_raw", "model_raw")
+IDENTITY_COLUMNS: Final = (
+    "event_id", "event_time", "client_id", "user_id", "status", "provider_raw", "model_raw", "labels",
+)  # fmt: skip
 CHUNK_EVENTS: Final = 10_000
 
 _WHERE: Final = """
@@ -57,7 +59,7 @@ _NAMES_SQL: Final = "SELECT groupUniqArray((provider_raw, model_raw)) FROM usage
 _CHANGED_SQL: Final = (
     """
 SELECT
-    event_id, event_time, client_id, user_id, status, provider_raw, model_raw,
+    event_id, event_time, client_id, user_id, status, provider_raw, model_raw, labels,
     requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
     input_audio_tokens, output_audio_tokens, web_searches, tool_calls,
     provider, model, price_status, cost_source,

@@ -47,6 +47,14 @@ GROUP BY client_id, bucket, user_id, provider, model
 HAVING sum(events) != 0 OR sum(cost_total) != 0
 ORDER BY ALL
 """
+_LABEL_AGGREGATES = """
+SELECT client_id, bucket, label_key, label_value, provider, model, sum(events), sum(requests), sum(unpriced),
+       sum(input_tokens), sum(output_tokens), sum(cost_total)
+FROM usage_15m_by_label
+GROUP BY ALL
+HAVING sum(events) != 0 OR sum(cost_total) != 0
+ORDER BY ALL
+"""
 
 
 def _events() -> list[dict[str, Any]]:
@@ -60,6 +68,7 @@ def _events() -> list[dict[str, Any]]:
             "output_tokens": 3 * hours,
             "requests": 1,
             "user_id": f"u{hours % 3}",
+            "labels": {"team": f"t{hours % 2}", "env": "prod"} if hours % 5 else {},
         }
         client_id = ("acme", "globex")[hours % 2]
         rows.append(event("openai", NEW_MODEL, at, client_id=client_id, **fields))
@@ -90,6 +99,8 @@ def _priced_events(client: Client, table: str) -> list[tuple[Any, ...]]:
 
 
 def _aggregates(client: Client, table: str) -> list[tuple[Any, ...]]:
+    if table == "usage_15m_by_label":
+        return [tuple(row) for row in client.query(_LABEL_AGGREGATES).result_rows]
     return [tuple(row) for row in client.query(_AGGREGATES, parameters={"table": table}).result_rows]
 
 
@@ -130,7 +141,7 @@ def test_unknown_model_priced_once_a_price_exists(
 
     fresh = _fresh(clickhouse_factory, PRICE, events)
     assert _priced_events(client, "usage_events_current") == _priced_events(fresh, "usage_events")
-    for table in ("usage_15m_by_user", "usage_15m_by_model"):
+    for table in ("usage_15m_by_user", "usage_15m_by_model", "usage_15m_by_label"):
         assert _aggregates(client, table) == _aggregates(fresh, table)
     assert _unknown(client) == {}
 
