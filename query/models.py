@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerialize
 from usagemeter.query.periods import Period
 
 
-def _decimal_text(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
     # Plain notation ("100", "0.000001"), never an exponent, never a rounding (normalize() would round
     # to the context's 28 digits; a Decimal(38, 18) sum can have 38).
     text = format(value, "f")
@@ -28,7 +28,7 @@ def _decimal_text(value: Decimal) -> str:
     return "0" if text in ("", "-0") else text
 
 
-Money = Annotated[Decimal, PlainSerializer(_decimal_text, return_type=str, when_used="json")]
+Money = Annotated[Decimal, PlainSerializer(decimal_text, return_type=str, when_used="json")]
 """An exact amount in the price book's currency (USD), a string in JSON."""
 
 

@@ -58,7 +58,7 @@ def period_bounds(period: Period, tz: str, now: datetime) -> PeriodBounds:
         after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     else:
         raise ValueError(f"unknown period {period!r}: use 'day' or 'month'")
-    return PeriodBounds(start=_local_midnight(first, local_zone), end=_local_midnight(after, local_zone))
+    return PeriodBounds(start=local_midnight(first, local_zone), end=local_midnight(after, local_zone))
 
 
 def on_bucket_boundary(instant: datetime) -> bool:
@@ -67,7 +67,7 @@ def on_bucket_boundary(instant: datetime) -> bool:
     return since_epoch % BUCKET == timedelta(0)
 
 
-def _local_midnight(day: date, local_zone: ZoneInfo) -> datetime:
+def local_midnight(day: date, local_zone: ZoneInfo) -> datetime:
     # fold=0 maps a skipped wall time with the offset in force before the jump, which lands on the first
     # instant that exists after it; normalising through UTC shows it with the right offset.
     return datetime.combine(day, time(0), tzinfo=local_zone).astimezone(UTC).astimezone(local_zone)

@@ -27,6 +27,10 @@ root stay so as well, for callers that catch those.
     │   the HTTP client:
     ├── UsageApiError ··················· the query API did not return a result
     │   └── UsageApiUnreachableError ···· nothing answered at its address
+    │   budgets:
+    ├── BudgetExceeded ·················· a hard budget refuses the call (current cost, limit, period end, budget)
+    ├── BudgetNotFound (LookupError) ···· no current budget with that id
+    ├── BudgetCheckUnavailable ·········· the pre-flight check could not be answered and fails closed
     │   the producer (all ValueError):
     ├── ExtractionError ················· a provider response whose usage cannot be read
     ├── SessionError ···················· a session line the event contract cannot take
@@ -44,6 +48,9 @@ with ``raise ... from exc`` so the original stays in the traceback.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
 
 
 class UsageMeterError(Exception):
@@ -117,6 +124,30 @@ class UsageApiError(UsageMeterError):
 
 class UsageApiUnreachableError(UsageApiError):
     """Nothing answered at the API's address."""
+
+
+class BudgetExceeded(UsageMeterError):
+    """A hard budget's period spend (plus the call's estimate, when given) reaches its limit.
+
+    ``current_cost`` and ``budget_limit`` are in the budget's unit (USD unless it counts tokens or requests).
+    """
+
+    def __init__(
+        self, message: str, *, current_cost: Decimal, budget_limit: Decimal, period_end: datetime | None, budget_id: str
+    ) -> None:
+        super().__init__(message)
+        self.current_cost = current_cost
+        self.budget_limit = budget_limit
+        self.period_end = period_end
+        self.budget_id = budget_id
+
+
+class BudgetNotFound(UsageMeterError, LookupError):
+    """No current budget has that id (never created, or deleted)."""
+
+
+class BudgetCheckUnavailable(UsageMeterError):
+    """The pre-flight check got no answer and is set to fail closed."""
 
 
 class ExtractionError(UsageMeterError, ValueError):

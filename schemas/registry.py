@@ -29,8 +29,8 @@ class WriterSchema:
     """The schema as JSON, as written into an Avro object container header."""
 
 
-def _load(version: int) -> WriterSchema:
-    text = resources.files("usagemeter.schemas").joinpath(f"avro/usage_event.v{version}.avsc").read_text()
+def _load(version: int, family: str = "usage_event") -> WriterSchema:
+    text = resources.files("usagemeter.schemas").joinpath(f"avro/{family}.v{version}.avsc").read_text()
     raw = json.loads(text)
     fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parse_schema(raw)), "CRC-64-AVRO"))
     plain = cast(dict[str, Any], parse_schema(_without_logical_types(raw)))
@@ -54,6 +54,12 @@ def all_versions() -> tuple[WriterSchema, ...]:
         found.append(_load(version))
         version += 1
     return tuple(found)
+
+
+@cache
+def alert_schema() -> WriterSchema:
+    """The budget alert's schema (the alerts topic): one version so far, a new file for each change."""
+    return _load(1, "budget_alert")
 
 
 def by_version(version: int) -> WriterSchema:

@@ -28,7 +28,7 @@ fingerprint() {
     cd "$root"
     {
         cat pyproject.toml
-        find src/usagemeter cli api query pricing consumers producers schemas deploy/local -type f \
+        find src/usagemeter cli api budgets query pricing consumers producers schemas deploy/local -type f \
             \( -name '*.py' -o -name '*.pyi' -o -name 'py.typed' -o -name '*.avsc' -o -name '*.sql' \
                -o -name '*.xml' -o -name '*.properties' -o -name '*.sh' \) \
             -not -path '*/__pycache__/*' 2>/dev/null | LC_ALL=C sort
