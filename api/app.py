@@ -5,8 +5,8 @@ included, read usage through this API. Where it listens is the caller's choice (
 port); ``usagemeter serve`` binds 127.0.0.1 unless told otherwise. There is no authentication: do not
 expose it beyond hosts that may see every client's usage.
 
-Errors: a bad time zone, ``since`` or client id is 422 with the reason in ``detail``; a store that cannot
-be reached is 503.
+Errors: a bad time zone, ``since`` or client id is 422 with the reason in ``detail``; a budget or alert
+that does not exist 404; a store that cannot be reached is 503 (``api/store_session.py``).
 """
 
 from __future__ import annotations
@@ -16,27 +16,29 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import OperationalError
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, Query
 
+from usagemeter.api.budget_routes import add_budget_routes
 from usagemeter.api.pricing_routes import add_pricing_routes
+from usagemeter.api.store_session import ClientProvider, store_session
+from usagemeter.budgets.check import BudgetChecker
 from usagemeter.query.models import UsageReport
 from usagemeter.query.periods import Period
 from usagemeter.query.report import get_usage
 from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock, utc_datetime
 
-ClientProvider = Callable[[], Client]
-"""Returns the ClickHouse client to query with; called once per request."""
 
-def create_app(client_provider: ClientProvider, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
-    """The API over the store that ``client_provider`` gives; ``clock`` decides "now" for current periods.
-
-    Reports run one at a time: a clickhouse-connect client is not meant for concurrent queries (an HTTP
-    client's session would refuse the second one), and reports are cheap reads of small aggregates.
-    """
+def create_app(
+    client_provider: ClientProvider,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    on_budgets_changed: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The API over the store that ``client_provider`` gives; ``clock`` decides "now" for current periods;
+    ``on_budgets_changed`` runs after a budget changed or spend was repriced (the alerter's wake-up)."""
     app = FastAPI(title="usagemeter", summary="Usage and cost of LLM and other metered API calls.")
-    one_at_a_time = threading.Lock()
+    store = store_session(client_provider, threading.Lock())
+    changed = on_budgets_changed or (lambda: None)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -54,22 +56,18 @@ def create_app(client_provider: ClientProvider, *, clock: Clock = SYSTEM_CLOCK) 
         ] = None,
         include_users: Annotated[bool, Query(description="Fill by_user (reads the per-user table).")] = False,
     ) -> UsageReport:
-        with one_at_a_time:
-            try:
-                return get_usage(
-                    client_provider(),
-                    client_id,
-                    user_id=user_id,
-                    period=period,
-                    tz=tz,
-                    since=since,
-                    include_users=include_users,
-                    now=utc_datetime(clock.now_us()),
-                )
-            except ValueError as exc:
-                raise HTTPException(status_code=422, detail=str(exc)) from exc
-            except OperationalError as exc:
-                raise HTTPException(status_code=503, detail=f"the usage store is unavailable: {exc}") from exc
+        with store() as client:
+            return get_usage(
+                client,
+                client_id,
+                user_id=user_id,
+                period=period,
+                tz=tz,
+                since=since,
+                include_users=include_users,
+                now=utc_datetime(clock.now_us()),
+            )
 
-    add_pricing_routes(app, client_provider, one_at_a_time)
+    add_pricing_routes(app, store, changed)
+    add_budget_routes(app, store, BudgetChecker(client_provider(), clock=clock), changed)
     return app

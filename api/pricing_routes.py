@@ -7,22 +7,18 @@ protection: none beyond where the API listens (127.0.0.1 by default), see ``api/
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import OperationalError
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from usagemeter.api.store_session import StoreSession
 from usagemeter.pricing import price_updates
 from usagemeter.query.price_models import BookLoaded, RepriceRequest, RepriceResult
 from usagemeter.query.prices import UnitPrices, reprice, unit_prices
-from usagemeter.schemas.errors import SnapshotRejected
 
 
 class UnknownModel(BaseModel):
@@ -39,16 +35,8 @@ FROM unknown_models GROUP BY provider_raw, model_raw HAVING sum(events) > 0 ORDE
 """
 
 
-def add_pricing_routes(app: FastAPI, client_provider: Callable[[], Client], lock: threading.Lock) -> None:
-    @contextmanager
-    def store() -> Iterator[Client]:
-        with lock:
-            try:
-                yield client_provider()
-            except (ValueError, SnapshotRejected) as exc:
-                raise HTTPException(status_code=422, detail=str(exc)) from exc
-            except OperationalError as exc:
-                raise HTTPException(status_code=503, detail=f"the usage store is unavailable: {exc}") from exc
+def add_pricing_routes(app: FastAPI, store: StoreSession, on_repriced: Callable[[], None]) -> None:
+    """``on_repriced`` runs after a reprice wrote adjustments (the alerter evaluates every budget again)."""
 
     @app.get("/v1/prices")
     def prices(
@@ -73,7 +61,10 @@ def add_pricing_routes(app: FastAPI, client_provider: Callable[[], Client], lock
     @app.post("/v1/reprice")
     def reprice_route(request: RepriceRequest) -> RepriceResult:
         with store() as client:
-            return reprice(client, request)
+            result = reprice(client, request)
+        if not request.dry_run:
+            on_repriced()
+        return result
 
     @app.get("/v1/unknown-models")
     def unknown_models() -> list[UnknownModel]:

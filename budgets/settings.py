@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class AlertSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="USAGEMETER_ALERTS_", frozen=True)
 
+    enabled: bool = Field(default=True, description="worker/serve evaluate budgets and deliver alerts.")
     topic: str = Field(default="usage.alerts", min_length=1, description="Kafka topic of the kafka channel.")
     webhook_secret: SecretStr | None = Field(
         default=None, description="Signs every webhook body (HMAC-SHA256); webhooks are refused without it."

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from usagemeter.cli.alerts_cmd import app as alerts_app
+from usagemeter.cli.budgets_cmd import app as budgets_app
 from usagemeter.cli.demo_cmd import demo
 from usagemeter.cli.dlq_cmd import app as dlq_app
 from usagemeter.cli.errors import debug_requested
@@ -59,3 +61,5 @@ app.add_typer(dlq_app, name="dlq", help="Dead letters: list, count by reason, re
 app.add_typer(overrides_app, name="overrides", help="Custom prices and client contracts: check or load the file.")
 app.add_typer(prices_app, name="prices", help="Price data: load a newer genai-prices snapshot, show prices in force.")
 app.command("reprice")(reprice_command)
+app.add_typer(budgets_app, name="budgets", help="Budgets: spend limits per client, user, model or label, with alerts.")
+app.add_typer(alerts_app, name="alerts", help="Budget alerts: history and delivery state of each.")

@@ -10,6 +10,8 @@ import logging
 
 from clickhouse_connect.driver.client import Client
 
+from usagemeter.budgets.settings import AlertSettings
+from usagemeter.budgets.watcher import BudgetWatcher
 from usagemeter.consumers import migrations, pipeline
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, OverridesSettings, WorkerSettings
 from usagemeter.consumers.store import connect
@@ -76,9 +78,25 @@ def watch_overrides(store: ClickHouseSettings) -> OverridesWatcher | None:
     return watcher
 
 
-def build_worker(kafka: KafkaSettings, settings: WorkerSettings, client: Client) -> Worker:
-    """The real pipeline, logging each batch written."""
-    return pipeline.build_worker(kafka, settings, client, on_flush=_log_flush)
+def start_alerter(store: ClickHouseSettings, kafka: KafkaSettings) -> BudgetWatcher | None:
+    """The budget alerter's threads, each on a session of its own; None when USAGEMETER_ALERTS_ENABLED=false."""
+    settings = AlertSettings()
+    if not settings.enabled:
+        return None
+    return BudgetWatcher(connect(store), connect(store), settings, kafka).start()
+
+
+def build_worker(
+    kafka: KafkaSettings, settings: WorkerSettings, client: Client, alerter: BudgetWatcher | None = None
+) -> Worker:
+    """The real pipeline, logging each batch written and telling the alerter about it."""
+
+    def flushed(result: WriteResult) -> None:
+        _log_flush(result)
+        if alerter is not None and result.inserted:
+            alerter.flushed()
+
+    return pipeline.build_worker(kafka, settings, client, on_flush=flushed)
 
 
 def _log_flush(result: WriteResult) -> None:

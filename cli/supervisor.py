@@ -12,7 +12,7 @@ import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import uvicorn
 
@@ -28,20 +28,24 @@ class Stoppable(Protocol):
     def alive(self) -> bool: ...
 
 
+S = TypeVar("S", bound=Stoppable)
+
+
 class Supervisor:
     def __init__(self, stop: threading.Event, join_timeout_s: float = 10.0) -> None:
         self._stop = stop
         self._join_timeout_s = join_timeout_s
         self._started: list[tuple[str, Stoppable]] = []
 
-    def start(self, name: str, starter: Callable[[], Stoppable | None]) -> None:
+    def start(self, name: str, starter: Callable[[], S | None]) -> S | None:
         """Runs ``starter`` (which returns the started thread, or None when it is not configured) unless a
-        stop was requested; what it started is stopped with the others."""
+        stop was requested; what it started is stopped with the others, and returned."""
         if self._stop.is_set():
-            return
+            return None
         started = starter()
         if started is not None:
             self._started.append((name, started))
+        return started
 
     def stop_all(self) -> None:
         """Stops the threads, the last started first; one that outlives its join is named in the log."""

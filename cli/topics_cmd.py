@@ -1,4 +1,4 @@
-"""``usagemeter topics create``: the events topic and its dead-letter topic, made once, safely again.
+"""``usagemeter topics create``: the events topic, its dead-letter topic and the alerts topic, made once, safely again.
 
 ``worker`` and ``serve`` call ``ensure_topics`` at start too (unless USAGEMETER_KAFKA_CREATE_TOPICS=false,
 for operators who manage topics), because a consumer subscribed to a missing topic fails and a worker
@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from usagemeter.budgets.settings import AlertSettings
 from usagemeter.consumers.settings import KafkaSettings
 from usagemeter.schemas.errors import TopicsError
 
@@ -31,9 +32,13 @@ class TopicSpec:
     partitions: int | None = None
     replication_factor: int | None = None
     retention_hours: float | None = None
+    compacted: bool = False
+    """Kept per key as well as by time: the alerts topic, whose key is the alert id, keeps one of each."""
 
     def new_topic(self) -> NewTopic:
         config = {"retention.ms": str(round(self.retention_hours * _HOUR_MS))} if self.retention_hours else {}
+        if self.compacted:
+            config["cleanup.policy"] = "compact,delete"
         return NewTopic(self.name, num_partitions=self.partitions or -1,
                         replication_factor=self.replication_factor or -1, config=config)  # fmt: skip
 
@@ -62,8 +67,9 @@ def ensure_topics(kafka: KafkaSettings, specs: list[TopicSpec], timeout_s: float
 
 
 def default_specs(kafka: KafkaSettings) -> list[TopicSpec]:
-    """What ``worker``/``serve`` make when missing: the broker's defaults, a one-partition DLQ."""
-    return [TopicSpec(kafka.topic), TopicSpec(kafka.dlq_topic, partitions=1)]
+    """What ``worker``/``serve`` make when missing: the broker's defaults, a one-partition DLQ and alerts topic."""
+    alerts = TopicSpec(AlertSettings().topic, partitions=1, compacted=True)
+    return [TopicSpec(kafka.topic), TopicSpec(kafka.dlq_topic, partitions=1), alerts]
 
 
 def describe(result: dict[str, bool]) -> list[str]:
@@ -88,11 +94,13 @@ def create(
         float | None, typer.Option(min=0.01, help="How long the DLQ keeps dead letters [default: broker's].")
     ] = None,
 ) -> None:
-    """Create USAGEMETER_KAFKA_TOPIC and USAGEMETER_KAFKA_DLQ_TOPIC; a topic that exists is left as it is."""
+    """Create USAGEMETER_KAFKA_TOPIC, USAGEMETER_KAFKA_DLQ_TOPIC and USAGEMETER_ALERTS_TOPIC; a topic that exists
+    is left as it is."""
     kafka = KafkaSettings()
     specs = [
         TopicSpec(kafka.topic, partitions, replication_factor, retention_hours),
         TopicSpec(kafka.dlq_topic, dlq_partitions, replication_factor, dlq_retention_hours),
+        TopicSpec(AlertSettings().topic, 1, replication_factor, compacted=True),
     ]
     for line in describe(ensure_topics(kafka, specs)):
         typer.echo(f"{line} on {kafka.bootstrap_servers}")

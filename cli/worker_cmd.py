@@ -14,7 +14,7 @@ import uvicorn
 from clickhouse_connect.driver.client import Client
 
 from usagemeter.api.app import create_app
-from usagemeter.cli.service import build_worker, prepare_store, watch_overrides
+from usagemeter.cli.service import build_worker, prepare_store, start_alerter, watch_overrides
 from usagemeter.cli.signals import stop_on_signals
 from usagemeter.cli.supervisor import ApiThread, Supervisor
 from usagemeter.cli.topics_cmd import default_specs, ensure_topics
@@ -56,7 +56,8 @@ def worker(max_batch_rows: MaxRows = None, max_batch_wait_s: MaxWait = None) -> 
     kafka, store, settings, client = started
     with Supervisor(stop) as threads:
         _start_background(threads, store)
-        build_worker(kafka, settings, client).run(stop)
+        alerter = threads.start("the budget alerter", lambda: start_alerter(store, kafka))
+        build_worker(kafka, settings, client, alerter).run(stop)
 
 
 def serve(
@@ -77,12 +78,13 @@ def serve(
             return
         kafka, store, settings, client = started
         query_client = connect(store)  # its own session: a server refuses concurrent queries in one session
-        app = create_app(lambda: query_client)
-        api = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
         with Supervisor(stop) as threads:
             _start_background(threads, store)
+            alerter = threads.start("the budget alerter", lambda: start_alerter(store, kafka))
+            app = create_app(lambda: query_client, on_budgets_changed=alerter.changed if alerter else None)
+            api = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
             threads.start("the query API", lambda: ApiThread(api, listener))
-            build_worker(kafka, settings, client).run(stop)
+            build_worker(kafka, settings, client, alerter).run(stop)
 
 
 Started = tuple[KafkaSettings, ClickHouseSettings, WorkerSettings, Client]

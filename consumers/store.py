@@ -38,7 +38,8 @@ def connect(settings: ClickHouseSettings, *, create: bool = True) -> Client:
     if settings.embedded:
         common = {}
         directory = embedded_dir(settings)
-        if not create and not (directory / "status").exists():
+        # chDB removes its ``status`` lock file when the engine closes: ``metadata`` says a store was made here.
+        if not create and not (directory / "status").exists() and not (directory / "metadata").is_dir():
             raise StoreMissing(
                 f"no usagemeter store in {directory} ({_WHERE}); point USAGEMETER_CLICKHOUSE_DSN at the store "
                 "`usagemeter serve` uses (chdb:///<dir>), or create one with `usagemeter migrate`"

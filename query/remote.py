@@ -76,6 +76,16 @@ def fetch_usage(
     return call_api(UsageReport, base_url, "/v1/usage", send)
 
 
+def request_api(model: type[M], base_url: str, method: str, path: str, *, timeout_s: float = 30.0, **kwargs: Any) -> M:
+    """``method path`` on a client of its own (``kwargs`` go to ``httpx.Client.request``), parsed as ``call_api``."""
+
+    def send(url: str) -> ResponseLike:
+        with httpx.Client(timeout=timeout_s) as client:
+            return client.request(method, url, **kwargs)
+
+    return call_api(model, base_url, path, send)
+
+
 def call_api(model: type[M], base_url: str, path: str, send: Callable[[str], ResponseLike]) -> M:
     """``send(url)``'s answer parsed as ``model``, every failure as a ``UsageApiError`` that says what to do:
     the one place the API clients (usage, prices, reprice) turn HTTP into typed results."""

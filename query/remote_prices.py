@@ -7,26 +7,20 @@ store itself), ``UsageApiError`` with the API's reason otherwise.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
-
-import httpx
-from pydantic import BaseModel
 
 from usagemeter.query.price_models import BookLoaded, RepriceRequest, RepriceResult
 from usagemeter.query.prices import UnitPrices
-from usagemeter.query.remote import ResponseLike, call_api
-
-Model = TypeVar("Model", bound=BaseModel)
+from usagemeter.query.remote import request_api
 
 
 def fetch_prices(base_url: str, model: str, *, provider: str = "", at: datetime | None = None) -> UnitPrices:
     params = {"model": model, "provider": provider, **({"at": at.isoformat()} if at else {})}
-    return _call(UnitPrices, base_url, "GET", "/v1/prices", params=params)
+    return request_api(UnitPrices, base_url, "GET", "/v1/prices", params=params)
 
 
 def post_snapshot(base_url: str, content: bytes, *, timeout_s: float = 120.0) -> BookLoaded:
     headers = {"content-type": "application/json"}
-    return _call(
+    return request_api(
         BookLoaded, base_url, "POST", "/v1/prices/snapshot", content=content, headers=headers, timeout_s=timeout_s
     )
 
@@ -34,15 +28,6 @@ def post_snapshot(base_url: str, content: bytes, *, timeout_s: float = 120.0) ->
 def post_reprice(base_url: str, request: RepriceRequest, *, timeout_s: float = 600.0) -> RepriceResult:
     body = request.model_dump_json().encode()
     headers = {"content-type": "application/json"}
-    return _call(RepriceResult, base_url, "POST", "/v1/reprice", content=body, headers=headers, timeout_s=timeout_s)
-
-
-def _call(
-    model: type[Model], base_url: str, method: str, path: str, *, timeout_s: float = 30.0, **kwargs: Any
-) -> Model:
-
-    def send(url: str) -> ResponseLike:
-        with httpx.Client(timeout=timeout_s) as client:
-            return client.request(method, url, **kwargs)
-
-    return call_api(model, base_url, path, send)
+    return request_api(
+        RepriceResult, base_url, "POST", "/v1/reprice", content=body, headers=headers, timeout_s=timeout_s
+    )

@@ -126,7 +126,10 @@ def test_a_day_budget_counts_the_local_day(store: Client, tz: str) -> None:
 
 @pytest.mark.parametrize(
     ("day", "hours"),
-    [pytest.param(datetime(2026, 3, 8), 23, id="23-hour day"), pytest.param(datetime(2026, 11, 1), 25, id="25-hour day")],
+    [
+        pytest.param(datetime(2026, 3, 8), 23, id="23-hour day"),
+        pytest.param(datetime(2026, 11, 1), 25, id="25-hour day"),
+    ],
 )
 def test_a_day_across_a_dst_change(store: Client, day: datetime, hours: int) -> None:
     from zoneinfo import ZoneInfo  # noqa: PLC0415

@@ -1,0 +1,103 @@
+"""The budget routes: budgets (create, list, show, change, delete), alerts, the pre-flight check and quotes.
+
+In embedded mode ``usagemeter budgets`` and ``usagemeter alerts`` come through here. A change calls
+``on_change`` (the alerter of ``usagemeter serve``: it evaluates every budget again at once), so a new
+or raised budget takes effect without a restart. ``POST /v1/budgets/check`` and ``POST /v1/quote`` read
+only; they are POSTs because they take a body (the call's estimated usage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query
+from pydantic import ConfigDict, Field
+
+from usagemeter.api.store_session import StoreSession
+from usagemeter.budgets import manage
+from usagemeter.budgets.check import BudgetChecker, CheckRequest, CheckResult
+from usagemeter.budgets.model import Budget, BudgetPatch, BudgetSpec
+from usagemeter.budgets.quote import Quote, Usage, quote
+
+
+class QuoteRequest(Usage):
+    """A call's usage and whose it is (a client's overrides and contract change its price)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_id: str = Field(default="", max_length=256)
+    at: datetime | None = None
+
+
+def add_budget_routes(
+    app: FastAPI, store: StoreSession, checker: BudgetChecker, on_change: Callable[[], None]
+) -> None:
+    def changed() -> None:
+        checker.invalidate()
+        on_change()
+
+    @app.post("/v1/budgets", status_code=201)
+    def create_budget(spec: BudgetSpec) -> manage.Saved:
+        with store() as client:
+            saved = manage.create(client, spec)
+        changed()
+        return saved
+
+    @app.get("/v1/budgets")
+    def list_budgets(
+        client_id: Annotated[str | None, Query(description="Only this client's budgets.")] = None,
+    ) -> list[Budget]:
+        with store() as client:
+            return manage.listed(client, client_id=client_id)
+
+    @app.get("/v1/budgets/{budget_id}")
+    def show_budget(
+        budget_id: str,
+        at: Annotated[datetime | None, Query(description="Show the period containing this instant.")] = None,
+    ) -> manage.Shown:
+        with store() as client:
+            return manage.show(client, budget_id, at=at)
+
+    @app.patch("/v1/budgets/{budget_id}")
+    def update_budget(budget_id: str, patch: BudgetPatch) -> manage.Saved:
+        with store() as client:
+            saved = manage.update(client, budget_id, patch)
+        changed()
+        return saved
+
+    @app.delete("/v1/budgets/{budget_id}")
+    def delete_budget(budget_id: str) -> Budget:
+        with store() as client:
+            deleted = manage.delete(client, budget_id)
+        changed()
+        return deleted
+
+    @app.get("/v1/alerts")
+    def list_alerts(
+        budget_id: Annotated[str, Query(description="Only this budget's alerts.")] = "",
+        days: Annotated[float, Query(gt=0, le=3660, description="How far back.")] = 30,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> list[manage.AlertRecord]:
+        with store() as client:
+            return manage.alerts(client, budget_id=budget_id, days=days, limit=limit)
+
+    @app.get("/v1/alerts/{alert_id}")
+    def show_alert(alert_id: str) -> manage.AlertRecord:
+        with store() as client:
+            found = manage.alert(client, alert_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"no alert {alert_id!r}")
+        return found
+
+    @app.post("/v1/budgets/check")
+    def check_budget(request: CheckRequest) -> CheckResult:
+        with store():
+            return checker.check(request)
+
+    @app.post("/v1/quote")
+    def quote_route(request: QuoteRequest) -> Quote:
+        usage = Usage.model_validate(request.model_dump(exclude={"client_id", "at"}))
+        with store() as client:
+            return quote(client, usage, client_id=request.client_id, at=request.at)
