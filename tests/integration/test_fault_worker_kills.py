@@ -16,7 +16,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from tests.faults.traffic import (
     reference_aggregates,
     with_resends,
 )
+from tests.faults.worker_process import WorkerProcess
 from usagemeter.pricing import pricebook
 
 pytestmark = pytest.mark.kafka
@@ -45,35 +45,6 @@ EVENTS = 1_000_000 if FULL else 60_000
 KILLS = 20 if FULL else 5
 RESEND_SHARE = 0.10
 PARTITIONS = 4
-
-
-class WorkerProcess:
-    """``usagemeter worker`` as its own process, configured the way an operator would: by environment."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self._env = env
-        self._logs = logs
-        self.starts = 0
-
-    def is_up(self) -> bool:
-        """The latest worker has been given its partitions (it logs each assignment)."""
-        return "assigned " in self._latest().read_text(errors="replace")
-
-    def log_tail(self) -> str:
-        return self._latest().read_text(errors="replace")[-3000:]
-
-    def _latest(self) -> Path:
-        return self._logs / f"worker-{self.starts}.log"
-
-    def start(self) -> subprocess.Popen[bytes]:
-        self.starts += 1
-        with (self._logs / f"worker-{self.starts}.log").open("wb") as out:
-            return subprocess.Popen(
-                [sys.executable, "-c", "from usagemeter.cli.app import main; main()", "worker"],
-                env=self._env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
 
 
 def test_sigkilled_worker_counts_every_event_exactly_once(
