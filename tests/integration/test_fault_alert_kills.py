@@ -81,10 +81,10 @@ def _topic_alerts(bootstrap: str, topic: str, expected: int, timeout_s: float = 
                 if time.monotonic() > quiet_until:
                     break
             continue
-        value = message.value()
-        assert value is not None and message.key() is not None
+        value, key = message.value(), message.key()
+        assert value is not None and key is not None
         record = fastavro.schemaless_reader(io.BytesIO(value[HEADER_LEN:]), schema, None)
-        assert isinstance(record, dict) and record["alert_id"] == message.key().decode()
+        assert isinstance(record, dict) and record["alert_id"] == key.decode()
         found.append(record)
     consumer.close()
     return found
