@@ -138,6 +138,24 @@ class BudgetChecker:
             budgets=verdicts,
         )
 
+    def check_budget(
+        self,
+        client_id: str,
+        *,
+        user_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        labels: dict[str, str] | None = None,
+        estimate: Usage | None = None,
+    ) -> CheckResult:
+        """``check`` in the seeds' shape: raises ``BudgetExceeded`` when a hard budget refuses the call."""
+        request = CheckRequest(
+            client_id=client_id, user_id=user_id, provider=provider, model=model, labels=labels or {}, estimate=estimate
+        )
+        result = self.check(request)
+        result.raise_for_refusal()
+        return result
+
     def _current(self) -> list[Budget]:
         if self._budgets is None or time.monotonic() - self._budgets[0] > _BUDGETS_TTL_S:
             self._budgets = (time.monotonic(), self._store.current())

@@ -85,7 +85,7 @@ def quote(client: Client, usage: Usage, *, client_id: str = "", at: datetime | N
     moment = at if at is not None else utc_datetime(SYSTEM_CLOCK.now_us())
     parameters = {**usage.model_dump(), "client_id": client_id, "at": moment}
     provider, model, cost = client.query(_SQL, parameters=parameters).result_rows[0]
-    source, status, *amounts = cost
+    source, status, *amounts = cost.values() if isinstance(cost, dict) else cost  # a named Tuple may come as a dict
     components = (
         "input",
         "cache_read",

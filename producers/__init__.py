@@ -5,15 +5,25 @@ provider SDK: ``extract_usage`` reads OpenAI, Anthropic, Gemini and LiteLLM resp
 """
 
 from usagemeter.producers.backlog import DeliveryCallback
+from usagemeter.producers.budget_check import BudgetCheck
 from usagemeter.producers.emitter import UsageEmitter
 from usagemeter.producers.extraction import Extracted, extract_usage
 from usagemeter.producers.fields import EventFields
 from usagemeter.producers.session import UsageSession
 from usagemeter.producers.spool import Spool
 from usagemeter.producers.stats import EmitterStats
-from usagemeter.schemas.errors import EventTooLargeError, ExtractionError, SessionError
+from usagemeter.schemas.errors import (
+    BudgetCheckUnavailable,
+    BudgetExceeded,
+    EventTooLargeError,
+    ExtractionError,
+    SessionError,
+)
 
 __all__ = [
+    "BudgetCheck",
+    "BudgetCheckUnavailable",
+    "BudgetExceeded",
     "DeliveryCallback",
     "EmitterStats",
     "EventFields",

@@ -96,7 +96,7 @@ def call_api(model: type[M], base_url: str, path: str, send: Callable[[str], Res
         raise UsageApiUnreachableError(f"no usage API answers at {base_url}: {exc}") from exc
     except httpx.HTTPError as exc:
         raise UsageApiError(f"usage API at {base_url} failed: {exc}") from exc
-    if response.status_code != 200:
+    if not 200 <= response.status_code < 300:
         raise UsageApiError(
             f"usage API at {base_url} answered {response.status_code}: {_detail(response)}",
             status_code=response.status_code,

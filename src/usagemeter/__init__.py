@@ -4,6 +4,7 @@ The small public API, importable from here::
 
     from usagemeter import UsageEmitter, UsageEvent     # a service emitting events (usagemeter.producers)
     from usagemeter import get_usage, fetch_usage       # spend reports (usagemeter.query)
+    from usagemeter import BudgetCheck, BudgetExceeded  # the pre-flight budget check (usagemeter.producers)
     from usagemeter import UsageMeterError              # the root of every error usagemeter raises
 
 Each name is imported on first use, so ``import usagemeter`` costs nothing and a producer that imports
@@ -17,14 +18,16 @@ import importlib
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from usagemeter.producers import UsageEmitter
+    from usagemeter.producers import BudgetCheck, UsageEmitter
     from usagemeter.query import UsageReport, fetch_usage, get_usage
     from usagemeter.schemas import UsageEvent
-    from usagemeter.schemas.errors import UsageMeterError
+    from usagemeter.schemas.errors import BudgetExceeded, UsageMeterError
 
 __version__ = "0.1.0"
 
 _HOME: Final = {
+    "BudgetCheck": "usagemeter.producers",
+    "BudgetExceeded": "usagemeter.schemas.errors",
     "UsageEmitter": "usagemeter.producers",
     "UsageEvent": "usagemeter.schemas",
     "UsageMeterError": "usagemeter.schemas.errors",
@@ -43,4 +46,14 @@ if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name
         return getattr(importlib.import_module(_HOME[name]), name)
 
 
-__all__ = ["UsageEmitter", "UsageEvent", "UsageMeterError", "UsageReport", "__version__", "fetch_usage", "get_usage"]
+__all__ = [
+    "BudgetCheck",
+    "BudgetExceeded",
+    "UsageEmitter",
+    "UsageEvent",
+    "UsageMeterError",
+    "UsageReport",
+    "__version__",
+    "fetch_usage",
+    "get_usage",
+]
