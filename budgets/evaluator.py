@@ -4,7 +4,8 @@ Per call: one spend query (``budgets.spend``) for the budgets chosen, then, for 
 thresholds changed, the pure decision (``budgets.transitions``) and, only then, a contributors query and
 the ledger write. Budgets and their ledger state are held in memory and read again by ``reload`` (at
 start, on every sweep, and when a spend row names a version not held yet). The order that makes an alert
-exactly-once: the ledger row is written (and read back) before the dispatcher delivers anything.
+exactly-once: the ledger row is written (and read back) before the dispatcher delivers anything, and
+only by the evaluator whose insert the ledger kept (two evaluators may write the same crossing at once).
 
 ``evaluate("touched")`` reads the budgets whose scopes were inserted into since the previous call began,
 less ``TOUCH_MARGIN`` for inserts in flight then; an insert older than that is still caught by a sweep.
@@ -13,6 +14,7 @@ less ``TOUCH_MARGIN`` for inserts in flight then; an insert older than that is s
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,6 +56,8 @@ class Evaluator:
         self._budgets: dict[str, Budget] = {}
         self._states: dict[tuple[str, int, datetime], PeriodState] = {}
         self._since: datetime | None = None
+        self._writer = uuid.uuid4().hex
+        """Names this evaluator's ledger inserts: where two wrote the same alert, the one kept delivers it."""
 
     def reload(self) -> None:
         """Budgets and their ledger state read again from the store."""
@@ -118,9 +122,11 @@ class Evaluator:
         )
         written: list[Alert] = []
         for change in changes:
-            stored = self._ledger.record(self._alert(budget, period, amount, change, now), period.key)
+            stored, kept = self._ledger.record(
+                self._alert(budget, period, amount, change, now), period.key, self._writer
+            )
             state.apply(stored.kind, stored.thresholds, stored.crossings)
-            if stored.kind != "carried":
+            if kept and stored.kind != "carried":
                 written.append(stored)
                 log.info("budget alert %s written: %s", stored.alert_id, stored.summary())
         return written

@@ -23,7 +23,8 @@ from usagemeter.budgets.transitions import AlertKind
 DeliveryStatus = Literal["delivered", "failed", "dead"]
 
 _ALERT_COLUMNS: Final = (
-    "alert_id", "budget_id", "version", "period_start", "kind", "thresholds", "crossings", "created_at", "payload",
+    "alert_id", "budget_id", "version", "period_start", "kind", "thresholds", "crossings", "created_at", "written_by",
+    "payload",
 )  # fmt: skip
 
 _STATES_SQL: Final = """
@@ -34,7 +35,9 @@ ORDER BY budget_id, version, period_start, created_at, alert_id
 LIMIT 1 BY alert_id
 """
 
-_ONE_SQL: Final = "SELECT payload FROM budget_alerts WHERE alert_id = {alert_id:String} ORDER BY created_at LIMIT 1"
+_ONE_SQL: Final = """
+SELECT payload, written_by FROM budget_alerts WHERE alert_id = {alert_id:String} ORDER BY created_at LIMIT 1
+"""
 
 _LIST_SQL: Final = """
 SELECT payload
@@ -79,9 +82,10 @@ class AlertLedger:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def record(self, alert: Alert, period_key: datetime) -> Alert:
-        """Writes ``alert`` unless its id is stored already; returns the alert stored under its id.
-        ``period_key`` is the period's identity in the ledger (``budgets.periods.Window.key``)."""
+    def record(self, alert: Alert, period_key: datetime, writer: str) -> tuple[Alert, bool]:
+        """Writes ``alert`` unless its id is stored already; returns the alert stored under its id and
+        whether ``writer``'s insert is the one kept (then it delivers the alert; otherwise the writer kept
+        does). ``period_key`` is the period's identity in the ledger (``budgets.periods.Window.key``)."""
         row: Sequence[Any] = (
             alert.alert_id,
             alert.budget_id,
@@ -91,6 +95,7 @@ class AlertLedger:
             list(alert.thresholds),
             list(alert.crossings),
             alert.created_at,
+            writer,
             alert.model_dump_json(),
         )
         self._client.insert(
@@ -99,8 +104,10 @@ class AlertLedger:
             column_names=list(_ALERT_COLUMNS),
             settings={"async_insert": 0, "insert_deduplication_token": alert.alert_id},
         )
-        stored = self.get(alert.alert_id)
-        return stored if stored is not None else alert
+        rows = self._client.query(_ONE_SQL, parameters={"alert_id": alert.alert_id}).result_rows
+        if not rows:  # not readable yet (a replica behind): ours was acknowledged, so treat it as kept
+            return alert, True
+        return Alert.model_validate_json(rows[0][0]), rows[0][1] == writer
 
     def get(self, alert_id: str) -> Alert | None:
         rows = self._client.query(_ONE_SQL, parameters={"alert_id": alert_id}).result_rows

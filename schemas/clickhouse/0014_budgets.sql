@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS budget_alerts
     thresholds Array(String),
     crossings Array(UInt32),
     created_at DateTime64(6, 'UTC'),
+    written_by String COMMENT 'the evaluator whose insert was kept: it alone delivers the alert',
     payload String COMMENT 'the alert as delivered (budgets/alerts.py Alert), JSON'
 )
 ENGINE = ReplacingMergeTree

@@ -127,10 +127,13 @@ def test_an_unanswering_api_follows_fail_open_or_fail_closed_without_hanging() -
 
 
 def test_a_quote_costs_what_the_event_costs(clickhouse: Client, api_url: str) -> None:
-    usage = {"model": NEW_MODEL, "provider": "openai", "input_tokens": 123_457, "cache_read_tokens": 1_000,
-             "output_tokens": 9_876}  # fmt: skip
-    quote = httpx.post(f"{api_url}/v1/quote", json={**usage, "client_id": "acme"}).json()
-    stage(clickhouse, [event("openai", NEW_MODEL, datetime.now(UTC), **{k: v for k, v in usage.items() if "tok" in k})])
+    tokens = {"input_tokens": 123_457, "cache_read_tokens": 1_000, "output_tokens": 9_876}
+    body = {"model": NEW_MODEL, "provider": "openai", "client_id": "acme", **tokens}
+    quote = httpx.post(f"{api_url}/v1/quote", json=body).json()
+    at = datetime.now(UTC)
+    stage(
+        clickhouse, [event("openai", NEW_MODEL, at, input_tokens=123_457, cache_read_tokens=1_000, output_tokens=9_876)]
+    )
     stored = clickhouse.query("SELECT toString(cost_total), toString(cost_output) FROM usage_events").result_rows[0]
     assert (quote["cost"]["total"], quote["cost"]["output"]) == stored
     assert quote["priced"] and quote["model"] == NEW_MODEL

@@ -11,7 +11,6 @@ the same one; repeats of that id (a crash between a delivery and its record) are
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -21,20 +20,16 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import fastavro
 import pytest
-from confluent_kafka import Consumer
 
+from tests.faults.alerts import ids_per_threshold, topic_alerts
 from tests.faults.traffic import events, lag, produce, with_resends
 from tests.faults.worker_process import WorkerProcess
 from tests.fixtures.webhook import SECRET, Receiver
-from usagemeter.schemas.registry import alert_schema
-from usagemeter.schemas.wire import HEADER_LEN
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 log = logging.getLogger(__name__)
@@ -62,32 +57,6 @@ def _usagemeter(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def _topic_alerts(bootstrap: str, topic: str, expected: int, timeout_s: float = 60) -> list[dict[str, Any]]:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"alerts-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest"}
-    )
-    consumer.subscribe([topic])
-    schema = alert_schema().plain
-    found: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout_s
-    quiet_until = None
-    while time.monotonic() < deadline:
-        message = consumer.poll(0.5)
-        if message is None or message.error():
-            if len({(r["client_id"], t) for r in found for t in r["thresholds"]}) >= expected:
-                quiet_until = quiet_until or time.monotonic() + 3
-                if time.monotonic() > quiet_until:
-                    break
-            continue
-        value, key = message.value(), message.key()
-        assert value is not None and key is not None
-        record = fastavro.schemaless_reader(io.BytesIO(value[HEADER_LEN:]), schema, None)
-        assert isinstance(record, dict) and record["alert_id"] == key.decode()
-        found.append(record)
-    consumer.close()
-    return found
 
 
 def test_each_crossing_alerts_once_on_every_channel_through_sigkills(
@@ -154,14 +123,7 @@ def test_each_crossing_alerts_once_on_every_channel_through_sigkills(
 
     ledger_rows = json.loads(subprocess.run([sys.executable, "-c", _LEDGER, dsn], capture_output=True, text=True,
                                             check=True).stdout)  # fmt: skip
-    topic_records = _topic_alerts(bootstrap, alerts_topic, expected)
-
-    def ids_per_threshold(items: list[tuple[str, str, list[str]]]) -> dict[tuple[str, str], set[str]]:
-        found: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
-        for alert_id, client, thresholds in items:
-            for threshold in thresholds:
-                found[(client, threshold)].add(alert_id)
-        return found
+    topic_records = topic_alerts(bootstrap, alerts_topic, expected)
 
     ledger = ids_per_threshold([(a, c, t) for a, c, _, t in ledger_rows])
     kafka = ids_per_threshold([(r["alert_id"], r["client_id"], r["thresholds"]) for r in topic_records])
