@@ -22,6 +22,7 @@ from usagemeter.api.budget_routes import add_budget_routes
 from usagemeter.api.pricing_routes import add_pricing_routes
 from usagemeter.api.store_session import ClientProvider, store_session
 from usagemeter.budgets.check import BudgetChecker
+from usagemeter.budgets.settings import BudgetCheckSettings
 from usagemeter.query.models import UsageReport
 from usagemeter.query.periods import Period
 from usagemeter.query.report import get_usage
@@ -33,9 +34,11 @@ def create_app(
     *,
     clock: Clock = SYSTEM_CLOCK,
     on_budgets_changed: Callable[[], None] | None = None,
+    check_settings: BudgetCheckSettings | None = None,
 ) -> FastAPI:
     """The API over the store that ``client_provider`` gives; ``clock`` decides "now" for current periods;
-    ``on_budgets_changed`` runs after a budget changed or spend was repriced (the alerter's wake-up)."""
+    ``on_budgets_changed`` runs after a budget changed or spend was repriced (the alerter's wake-up);
+    ``check_settings`` tune the pre-flight check (default: from the environment)."""
     app = FastAPI(title="usagemeter", summary="Usage and cost of LLM and other metered API calls.")
     store = store_session(client_provider, threading.Lock())
     changed = on_budgets_changed or (lambda: None)
@@ -69,5 +72,5 @@ def create_app(
             )
 
     add_pricing_routes(app, store, changed)
-    add_budget_routes(app, store, BudgetChecker(client_provider(), clock=clock), changed)
+    add_budget_routes(app, store, BudgetChecker(client_provider(), check_settings, clock=clock), changed)
     return app

@@ -172,7 +172,8 @@ class BudgetChecker:
         for budget in covering:
             period = window(budget.spec, now)
             windows[budget.spec.spec_key] = (period, max(period.start_utc, bucket_end(now) - RECENT))
-        spends = read_spend(self._client, windows, mode="ids", ids=[b.budget_id for b in covering])
+        clients = {b.spec.scope.client_id for b in covering}
+        spends = read_spend(self._client, windows, mode="ids", ids=[b.budget_id for b in covering], clients=clients)
         if len(self._spend) > 10_000:
             self._spend.clear()
         self._spend[key] = (time.monotonic(), spends)

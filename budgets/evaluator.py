@@ -75,7 +75,8 @@ class Evaluator:
         if mode == "touched" and self._since is None:
             mode = "all"
         windows = self._windows(started)
-        spends = read_spend(self._client, windows, mode=mode, since=self._since, ids=ids)
+        clients = {b.spec.scope.client_id for b in self._budgets.values() if b.budget_id in ids}
+        spends = read_spend(self._client, windows, mode=mode, since=self._since, ids=ids, clients=clients)
         if any(self._budgets.get(b) is None or self._budgets[b].version != v for b, v in spends):
             self.reload()
         chosen = [b for b in self._budgets.values() if (b.budget_id, b.version) in spends]

@@ -55,22 +55,33 @@ WITH
         FROM budget_activity
         WHERE {mode:String} = 'touched' AND ingested >= {since:DateTime64(3, 'UTC')}
     ),
+    latest AS (
+        SELECT budget_id, max(version) AS latest_version, argMax(deleted, version) AS gone,
+               argMax(scope, version) AS kind, any(client_id) AS client, argMax(user_id, version) AS user,
+               argMax(provider, version) AS provider_id, argMax(model, version) AS model_id,
+               argMax(label_key, version) AS key, argMax(label_value, version) AS value,
+               argMax(spec_key, version) AS spec
+        FROM budget_versions
+        WHERE {mode:String} = 'all'
+           OR ({mode:String} = 'ids' AND client_id IN {clients:Array(String)} AND has({ids:Array(String)}, budget_id))
+           OR ({mode:String} = 'touched' AND client_id IN (SELECT client_id FROM touched))
+        GROUP BY budget_id
+    ),
     chosen AS (
-        SELECT v.budget_id AS budget_id, v.version AS version, v.scope AS scope, v.client_id AS client_id,
-               v.user_id AS user_id, v.provider AS provider, v.model AS model, v.label_key AS label_key,
-               v.label_value AS label_value, b.period_start AS period_start, b.period_end AS period_end,
+        SELECT l.budget_id AS budget_id, l.latest_version AS version, l.kind AS scope, l.client AS client_id,
+               l.user AS user_id, l.provider_id AS provider, l.model_id AS model, l.key AS label_key,
+               l.value AS label_value, b.period_start AS period_start, b.period_end AS period_end,
                b.recent_start AS recent_start
-        FROM (SELECT * FROM budget_versions ORDER BY budget_id, version DESC LIMIT 1 BY budget_id) AS v
-        INNER JOIN bounds AS b ON v.spec_key = b.spec_key
-        WHERE NOT v.deleted AND (
-            {mode:String} = 'all'
-            OR ({mode:String} = 'ids' AND has({ids:Array(String)}, v.budget_id))
-            OR (v.scope IN ('client', 'label') AND v.client_id IN (SELECT client_id FROM touched))
-            OR (v.scope = 'user' AND (v.client_id, v.user_id) IN (SELECT client_id, user_id FROM touched))
-            OR (v.scope = 'model' AND v.model = ''
-                AND (v.client_id, v.provider) IN (SELECT client_id, provider FROM touched))
-            OR (v.scope = 'model' AND v.model != ''
-                AND (v.client_id, v.model) IN (SELECT client_id, model FROM touched)))
+        FROM latest AS l
+        INNER JOIN bounds AS b ON l.spec = b.spec_key
+        WHERE NOT l.gone AND (
+            {mode:String} != 'touched'
+            OR l.kind IN ('client', 'label')
+            OR (l.kind = 'user' AND (l.client, l.user) IN (SELECT client_id, user_id FROM touched))
+            OR (l.kind = 'model' AND l.model_id = ''
+                AND (l.client, l.provider_id) IN (SELECT client_id, provider FROM touched))
+            OR (l.kind = 'model' AND l.model_id != ''
+                AND (l.client, l.model_id) IN (SELECT client_id, model FROM touched)))
     )
 """
     + _MEASURES
@@ -135,8 +146,11 @@ def read_spend(
     mode: Selection,
     since: datetime | None = None,
     ids: Collection[str] = (),
+    clients: Collection[str] = (),
 ) -> dict[tuple[str, int], Spend]:
-    """Spend by (budget id, version); ``windows`` maps each spec key to its period and recent start."""
+    """Spend by (budget id, version); ``windows`` maps each spec key to its period and recent start;
+    ``ids`` mode reads the budgets named in ``ids`` of the clients in ``clients`` (the clients narrow the
+    read to the primary key's range)."""
     if not windows:
         return {}
     keys = list(windows)
@@ -149,6 +163,7 @@ def read_spend(
         "mode": mode,
         "since": since or min(starts),
         "ids": list(ids),
+        "clients": list(clients),
         "min_start": min(starts),
     }
     rows = client.query(_SQL, parameters=parameters).result_rows

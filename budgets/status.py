@@ -35,7 +35,8 @@ class BudgetStatus(BaseModel):
 def budget_status(client: Client, budget: Budget, at: datetime) -> BudgetStatus:
     """``budget``'s period containing the aware instant ``at``, with its spend."""
     period = window(budget.spec, at)
-    spends = read_spend(client, {budget.spec.spec_key: (period, period.end_utc)}, mode="ids", ids=[budget.budget_id])
+    windows = {budget.spec.spec_key: (period, period.end_utc)}
+    spends = read_spend(client, windows, mode="ids", ids=[budget.budget_id], clients=[budget.spec.scope.client_id])
     amount = spends.get((budget.budget_id, budget.version), NO_SPEND).of(budget.spec.unit)
     spec = budget.spec
     return BudgetStatus(

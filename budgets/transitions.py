@@ -114,7 +114,7 @@ def _projection(
     if now - window.start < MIN_PROJECTION_SAMPLE or now <= since:
         return None
     per_second = recent_spend / Decimal((now - since).total_seconds())
-    reached = now + timedelta(seconds=float((spec.limit - spend) / per_second))
-    if reached >= window.end:
+    seconds_to_limit = (spec.limit - spend) / per_second
+    if seconds_to_limit >= Decimal((window.end - now).total_seconds()):
         return None
-    return reached, (per_second * 3600).quantize(Decimal("0.000001"))
+    return now + timedelta(seconds=float(seconds_to_limit)), (per_second * 3600).quantize(Decimal("0.000001"))

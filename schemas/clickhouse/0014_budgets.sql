@@ -1,7 +1,8 @@
 -- Budgets, one row per version: a change is a new row with the next version, a deletion a row with
 -- deleted = 1, so the history stays. The current version of a budget is its highest. ``definition`` is the
 -- whole budget as JSON (budgets/model.py BudgetSpec); the columns beside it are what the spend query
--- (budgets/spend.py) joins on.
+-- (budgets/spend.py) joins on. Ordered by client: a flush's evaluation reads the budgets of the clients it
+-- touched, not all of them (a budget's client never changes between versions).
 CREATE TABLE IF NOT EXISTS budget_versions
 (
     budget_id String,
@@ -19,7 +20,7 @@ CREATE TABLE IF NOT EXISTS budget_versions
     definition String
 )
 ENGINE = MergeTree
-ORDER BY (budget_id, version);
+ORDER BY (client_id, budget_id, version);
 
 -- Which scopes each insert touched, and when: what lets the evaluator read only the budgets a flush can
 -- have moved. Kept a day; only the recent rows are ever read.
