@@ -45,14 +45,22 @@ class BudgetStore:
         self._clock = clock
 
     def create(self, spec: BudgetSpec) -> Budget:
+        """A new budget; a name, when given, must not be another current budget's (names stand in for ids)."""
+        if spec.name and any(b.spec.name == spec.name for b in self.current()):
+            raise ValueError(f"name: a budget named {spec.name!r} exists already")
         budget = Budget(budget_id=f"b_{uuid.uuid4().hex[:12]}", version=1, changed_at=self._now(), spec=spec)
         self._write(budget)
         return budget
 
     def update(self, budget_id: str, patch: BudgetPatch) -> Budget:
         current = self.get(budget_id)
+        if patch.name and any(b.spec.name == patch.name and b.budget_id != current.budget_id for b in self.current()):
+            raise ValueError(f"name: a budget named {patch.name!r} exists already")
         budget = Budget(
-            budget_id=budget_id, version=current.version + 1, changed_at=self._now(), spec=patch.apply(current.spec)
+            budget_id=current.budget_id,
+            version=current.version + 1,
+            changed_at=self._now(),
+            spec=patch.apply(current.spec),
         )
         self._write(budget)
         return budget
@@ -64,14 +72,18 @@ class BudgetStore:
         return budget
 
     def get(self, budget_id: str) -> Budget:
-        """The current version; ``BudgetNotFound`` when there is none or it was deleted."""
+        """The current version of the budget with this id or name; ``BudgetNotFound`` when there is none."""
         found = self._read(_CURRENT_SQL, budget_id)
-        if not found or found[0].deleted:
+        if found and not found[0].deleted:
+            return found[0]
+        named = [b for b in self.current() if b.spec.name == budget_id]
+        if not named:
             raise BudgetNotFound(f"no budget {budget_id!r}: `usagemeter budgets list` shows the budgets")
-        return found[0]
+        return named[0]
 
     def history(self, budget_id: str) -> list[Budget]:
-        versions = self._read(_HISTORY_SQL, budget_id)
+        """Every version, the deleted budgets' included (by id; by name for a current budget)."""
+        versions = self._read(_HISTORY_SQL, budget_id) or self._read(_HISTORY_SQL, self.get(budget_id).budget_id)
         if not versions:
             raise BudgetNotFound(f"no budget {budget_id!r}: `usagemeter budgets list` shows the budgets")
         return versions

@@ -64,7 +64,7 @@ def create(
     threshold: Thresholds = None,
     mode: Annotated[str, typer.Option(help="soft (alerts only) or hard (the pre-flight check refuses).")] = "soft",
     channel: Channels = None,
-    name: Annotated[str, typer.Option(help="A name to show in alerts.")] = "",
+    name: Annotated[str, typer.Option(help="A name, unique, that commands take in place of the id.")] = "",
     output_json: AsJson = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     direct: Direct = False,
@@ -119,7 +119,7 @@ def list_budgets(
 
 @app.command()
 def show(
-    budget_id: Annotated[str, typer.Argument(help="The budget's id.")],
+    budget_id: Annotated[str, typer.Argument(help="The budget's id or name.")],
     at: Annotated[datetime | None, typer.Option(parser=utc_time, help=f"The period containing: {UTC_HELP}.")] = None,
     output_json: AsJson = False,
     api_url: ApiUrl = DEFAULT_API_URL,
@@ -152,7 +152,7 @@ def show(
 
 @app.command()
 def update(
-    budget_id: Annotated[str, typer.Argument(help="The budget's id.")],
+    budget_id: Annotated[str, typer.Argument(help="The budget's id or name.")],
     *,
     limit: Annotated[str | None, typer.Option(help="A new limit.")] = None,
     threshold: Thresholds = None,
@@ -183,7 +183,7 @@ def update(
 
 @app.command()
 def delete(
-    budget_id: Annotated[str, typer.Argument(help="The budget's id.")],
+    budget_id: Annotated[str, typer.Argument(help="The budget's id or name.")],
     api_url: ApiUrl = DEFAULT_API_URL,
     direct: Direct = False,
 ) -> None:

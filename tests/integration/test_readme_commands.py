@@ -237,7 +237,24 @@ def check_overrides(command: str, output: str) -> None:
         assert_in(["loaded: "], output)
 
 
+def check_budgets(command: str, output: str) -> None:
+    words = subcommand(command)
+    if words == ("budgets", "create"):
+        assert_in([" v1: client acme"], output)
+    elif words == ("budgets", "list"):
+        assert_in(["acme-monthly", "alice-daily", "day in UTC"], output)
+    elif words == ("budgets", "show"):
+        assert_in(
+            ["2026-01-01T00:00:00+01:00 .. 2026-02-01T00:00:00+01:00" if "--at" in command else "resets:"], output
+        )
+    elif words == ("budgets", "update"):
+        assert_in([" v2: client acme, 25 usd per month in Europe/Berlin"], output)
+    else:
+        assert_in(["deleted b_"], output)
+
+
 OUTPUT_CHECKS: dict[str, Callable[[str, str], None]] = {
+    "budgets": check_budgets,
     "dlq": check_dlq,
     "prices": check_prices,
     "reprice": check_reprice,
@@ -251,7 +268,8 @@ def test_readme_commands_and_examples(workdir: tuple[Path, dict[str, str]], kafk
     cwd, env = workdir
     commands = readme_commands()
     examples = [block.text for block in readme_blocks() if block.lang == "python"]
-    assert {section for section, _ in commands} >= {"Dead letters", "Pricing", "Price data updates", "Repricing"}
+    sections = {"Dead letters", "Pricing", "Price data updates", "Repricing", "Budgets and alerts"}
+    assert {section for section, _ in commands} >= sections
     serves = [cmd for _, cmd in commands if subcommand(cmd)[0] in LONG_RUNNING]
     assert len(serves) == 1, f"one long-running command expected, the README shows {serves}"
     later = [cmd for _, cmd in commands if subcommand(cmd) in OWN_STORE]
