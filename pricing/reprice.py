@@ -40,7 +40,8 @@ COUNT_COLUMNS: Final = (
 )  # fmt: skip
 STATE_COLUMNS: Final = ("provider", "model", "price_status", "cost_source", *COST_COLUMNS)
 IDENTITY_COLUMNS: Final = (
-    "event_id", "event_time", "client_id", "user_id", "status", "provider_raw", "model_raw", "labels",
+    "event_id", "event_time", "client_id", "user_id", "service", "operation", "status", "service_tier",
+    "provider_raw", "model_raw", "labels",
 )  # fmt: skip
 CHUNK_EVENTS: Final = 10_000
 
@@ -59,7 +60,7 @@ _NAMES_SQL: Final = "SELECT groupUniqArray((provider_raw, model_raw)) FROM usage
 _CHANGED_SQL: Final = (
     """
 SELECT
-    event_id, event_time, client_id, user_id, status, provider_raw, model_raw, labels,
+    event_id, event_time, client_id, user_id, service, operation, status, service_tier, provider_raw, model_raw, labels,
     requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
     input_audio_tokens, output_audio_tokens, web_searches, tool_calls,
     provider, model, price_status, cost_source,

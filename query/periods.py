@@ -71,3 +71,26 @@ def local_midnight(day: date, local_zone: ZoneInfo) -> datetime:
     # fold=0 maps a skipped wall time with the offset in force before the jump, which lands on the first
     # instant that exists after it; normalising through UTC shows it with the right offset.
     return datetime.combine(day, time(0), tzinfo=local_zone).astimezone(UTC).astimezone(local_zone)
+
+
+def next_bucket_start(bucket: str, start: datetime, tz: str) -> datetime:
+    """The start of the local bucket after the one starting at ``start`` (15m, hour, day, week or month of ``tz``).
+
+    Days, weeks and months step by local calendar dates (23- and 25-hour days included); 15 minutes and
+    hours are fixed lengths of UTC time, which local ones are wherever offsets are whole quarter hours.
+    """
+    if bucket == "15m":
+        return start + BUCKET
+    if bucket == "hour":
+        return start + timedelta(hours=1)
+    local_zone = zone(tz)
+    day = start.astimezone(local_zone).date()
+    if bucket == "day":
+        after = day + timedelta(days=1)
+    elif bucket == "week":
+        after = day + timedelta(days=7 - day.weekday())
+    elif bucket == "month":
+        after = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    else:
+        raise ValueError(f"unknown bucket {bucket!r}: use 15m, hour, day, week or month")
+    return _local_midnight(after, local_zone)
