@@ -19,7 +19,7 @@ from clickhouse_connect.driver.client import Client
 from usagemeter.query.answer import OTHER, Measures, UsageAnswer, UsageRow
 from usagemeter.query.freshness import freshness
 from usagemeter.query.models import CostBreakdown, TokenCounts
-from usagemeter.query.periods import next_bucket_start
+from usagemeter.query.periods import next_bucket_start, zone
 from usagemeter.query.spec import OrderBy, UsageQuery
 from usagemeter.query.sql import grouped_select
 from usagemeter.query.tables import table_for
@@ -123,8 +123,10 @@ def _row(query: UsageQuery, key: GroupKey, start: datetime | None, values: Measu
     group = dict(zip(query.group_by, key, strict=True))
     if start is None or query.bucket is None:
         return UsageRow(group=group, **dict(values))
-    end = min(next_bucket_start(query.bucket, start, query.tz), query.end_utc)
-    return UsageRow(group=group, start=max(start, query.start_utc), end=end, **dict(values))
+    local = zone(query.tz)
+    first = max(start, query.start_utc).astimezone(local)
+    end = min(next_bucket_start(query.bucket, start, query.tz), query.end_utc).astimezone(local)
+    return UsageRow(group=group, start=first, end=end, **dict(values))
 
 
 def measures(row: Sequence[Any]) -> Measures:
