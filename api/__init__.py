@@ -1,8 +1,8 @@
 """The HTTP API (FastAPI): usage reports, prices, repricing, over the store of the process that serves it.
 
-    from usagemeter.api import create_app
+from usagemeter.api import create_app
 
-    uvicorn.run(create_app(lambda: client), host="127.0.0.1", port=8765)
+uvicorn.run(create_app(lambda: client), host="127.0.0.1", port=8765)
 """
 
 from usagemeter.api.app import create_app

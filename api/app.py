@@ -20,6 +20,7 @@ from fastapi import FastAPI, Query
 
 from usagemeter.api.budget_routes import add_budget_routes
 from usagemeter.api.pricing_routes import add_pricing_routes
+from usagemeter.api.report_routes import add_report_routes
 from usagemeter.api.store_session import ClientProvider, store_session
 from usagemeter.budgets.check import BudgetChecker
 from usagemeter.budgets.settings import BudgetCheckSettings
@@ -72,5 +73,6 @@ def create_app(
             )
 
     add_pricing_routes(app, store, changed)
+    add_report_routes(app, store)
     add_budget_routes(app, store, BudgetChecker(client_provider(), check_settings, clock=clock), changed)
     return app

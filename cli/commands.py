@@ -14,6 +14,7 @@ from usagemeter.cli.errors import debug_requested
 from usagemeter.cli.kafka_cmd import app as kafka_app
 from usagemeter.cli.overrides_cmd import app as overrides_app
 from usagemeter.cli.prices_cmd import app as prices_app
+from usagemeter.cli.report_cmd import report_command
 from usagemeter.cli.reprice_cmd import reprice_command
 from usagemeter.cli.signals import restore_defaults
 from usagemeter.cli.topics_cmd import app as topics_app
@@ -55,6 +56,7 @@ app.command()(migrate)
 app.command()(worker)
 app.command()(serve)
 app.command("usage")(usage_command)
+app.command("report")(report_command)
 app.add_typer(kafka_app, name="kafka", help="Run a local single-node Kafka broker (no Docker needed).")
 app.add_typer(topics_app, name="topics", help="Kafka topics: create the events topic and its DLQ.")
 app.add_typer(dlq_app, name="dlq", help="Dead letters: list, count by reason, replay after a fix.")

@@ -77,7 +77,6 @@ def _quote_end(sql: str, start: int) -> int:
     return len(sql)
 
 
-
 def available() -> list[Migration]:
     folder = resources.files("usagemeter.schemas").joinpath("clickhouse")
     found = []

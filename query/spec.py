@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from usagemeter.query.periods import on_bucket_boundary, zone
 
@@ -121,4 +121,37 @@ class UsageQuery(BaseModel):
         return instant if instant.tzinfo is not None else instant.replace(tzinfo=zone(self.tz))
 
 
-__all__ = ["DIMENSIONS", "Bucket", "Dimension", "Filter", "FilterOp", "OrderBy", "UsageQuery", "label_key"]
+def parse_filter(text: str) -> Filter:
+    """``dimension=value[,value...]`` (eq or in) or ``dimension!=value[,value...]`` (not in), as the CLI and
+    the API's query string write a filter; values cannot hold a comma there (a JSON query can)."""
+    negated = "!=" in text
+    dimension, sep, values = text.partition("!=" if negated else "=")
+    if not sep or not values:
+        raise ValueError(f"filter {text!r}: write dimension=value[,value] or dimension!=value[,value]")
+    parts = values.split(",")
+    op: FilterOp = "not_in" if negated else ("eq" if len(parts) == 1 else "in")
+    return Filter(dimension=dimension.strip(), op=op, values=parts)
+
+
+def explain(exc: ValueError) -> str:
+    """One line for a refused query: pydantic's messages without their boilerplate, or the error's text."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}".lstrip(": ")
+            for e in exc.errors()
+        )
+    return str(exc)
+
+
+__all__ = [
+    "DIMENSIONS",
+    "Bucket",
+    "Dimension",
+    "Filter",
+    "FilterOp",
+    "OrderBy",
+    "UsageQuery",
+    "explain",
+    "label_key",
+    "parse_filter",
+]

@@ -77,6 +77,6 @@ def grouped_select(query: UsageQuery, *, label_table: bool) -> tuple[str, dict[s
     select = ", ".join([*keys, MEASURES])
     group = f"\nGROUP BY {', '.join(keys)}" if keys else ""
     # HAVING: a totals query over no rows still returns one, and a group repricing moved away sums to 0 events.
-    having = "\nHAVING sum(events) > 0"
-    sql = f"SELECT {select}\nFROM {{table:Identifier}}\nWHERE {RANGE}{conditions}{group}{having}\nLIMIT {{max_rows:UInt64}}"
+    tail = "\nHAVING sum(events) > 0\nLIMIT {max_rows:UInt64}"
+    sql = f"SELECT {select}\nFROM {{table:Identifier}}\nWHERE {RANGE}{conditions}{group}{tail}"
     return sql, {**parameters, **filter_parameters, **range_parameters(query)}

@@ -160,4 +160,3 @@ def test_a_pending_slice_is_cut_again_with_its_reference_time_and_a_completed_on
     ledger.complete([pending])
     dedup.assign("events", {0: 10}, time.time())
     assert (dedup.cuts(), dedup.references()) == ({}, {}), "all of it is in the store: the window drops it"
-

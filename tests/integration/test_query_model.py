@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 from tests.fixtures.staging import event, stage
 from usagemeter.query.analytics import run_query
 from usagemeter.query.answer import OTHER
-from usagemeter.query.spec import Filter, UsageQuery
+from usagemeter.query.spec import Bucket, Filter, UsageQuery
 
 pytestmark = pytest.mark.clickhouse
 
@@ -66,6 +66,10 @@ def _cost(records: list[dict[str, Any]], keep: Callable[[dict[str, Any]], bool])
     return sum((Decimal(r["cost"]) for r in records if keep(r)), Decimal(0))
 
 
+def _within(low: datetime, high: datetime) -> Callable[[dict[str, Any]], bool]:
+    return lambda record: low <= _at(record) < high
+
+
 @pytest.mark.parametrize("tz", ZONES)
 def test_days_of_a_month_sum_to_the_month_and_to_the_events(
     clickhouse: Client, staged: list[dict[str, Any]], tz: str
@@ -88,17 +92,15 @@ def test_days_of_a_month_sum_to_the_month_and_to_the_events(
     assert month.total.cost.total == in_month
     for row in days.rows:
         assert row.start is not None and row.end is not None
-        low, high = row.start, row.end
-        assert row.cost.total == _cost(acme, lambda r, low=low, high=high: low <= _at(r) < high)
+        assert row.cost.total == _cost(acme, _within(row.start, row.end))
     if tz == "Europe/Berlin":  # the 25-hour day of the change back from summer time
         change = next(row for row in days.rows if row.start is not None and row.start.day == 25)
-        assert change.end is not None and change.end.astimezone(UTC) - change.start.astimezone(UTC) == timedelta(
-            hours=25
-        )
+        assert change.start is not None and change.end is not None
+        assert change.end.astimezone(UTC) - change.start.astimezone(UTC) == timedelta(hours=25)
 
 
 @pytest.mark.parametrize("bucket", ["15m", "hour", "week", "month"])
-def test_every_bucket_size_sums_to_the_range(clickhouse: Client, staged: list[dict[str, Any]], bucket: str) -> None:
+def test_every_bucket_size_sums_to_the_range(clickhouse: Client, staged: list[dict[str, Any]], bucket: Bucket) -> None:
     query = UsageQuery(
         client_ids=["acme", "globex"],
         start=datetime(2026, 10, 5),
