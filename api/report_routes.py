@@ -31,7 +31,9 @@ from usagemeter.query.analytics import MAX_ROWS, run_query
 from usagemeter.query.answer import UsageAnswer
 from usagemeter.query.exports import csv_lines, json_lines, pages
 from usagemeter.query.focus import COLUMNS, FOCUS_GROUPS, focus_rows
+from usagemeter.query.periods import period_bounds
 from usagemeter.query.spec import Bucket, OrderBy, UsageQuery, explain, parse_filter
+from usagemeter.schemas.clock import SYSTEM_CLOCK, utc_datetime
 
 MAX_RANGE: Final = timedelta(days=400)
 QUERY_TIMEOUT_S: Final = 10.0
@@ -79,8 +81,8 @@ def add_report_routes(app: FastAPI, store: StoreSession) -> None:
     @app.get("/v1/reports/focus")
     def focus(
         client_id: Annotated[list[str], Query(min_length=1, description="Client(s) to export; repeat for several.")],
-        start: datetime,
-        end: datetime,
+        start: datetime | None = None,
+        end: datetime | None = None,
         tz: Annotated[str, Query(description="IANA zone of the billing periods (local months).")] = "UTC",
         bucket: Annotated[Literal["15m", "hour", "day", "month"], Query(description="Charge period.")] = "day",
     ) -> PlainTextResponse:
@@ -102,8 +104,10 @@ def add_report_routes(app: FastAPI, store: StoreSession) -> None:
 def query_from_params(
     *,
     client_id: Annotated[list[str], Query(min_length=1, description="Client(s) to read; repeat for several.")],
-    start: Annotated[datetime, Query(description="Inclusive; without an offset, local time in tz.")],
-    end: Annotated[datetime, Query(description="Exclusive; 15-minute aligned like start.")],
+    start: Annotated[
+        datetime | None, Query(description="Inclusive; without an offset, local time in tz. Default: this month.")
+    ] = None,
+    end: Annotated[datetime | None, Query(description="Exclusive; 15-minute aligned like start.")] = None,
     tz: Annotated[str, Query(description="IANA zone of the range and the buckets.")] = "UTC",
     bucket: Annotated[Bucket | None, Query(description="15m, hour, day, week or month; none: totals.")] = None,
     group_by: Annotated[list[str] | None, Query(description="Dimension(s), or label:<key>.")] = None,
@@ -115,10 +119,11 @@ def query_from_params(
 ) -> UsageQuery:
     """The query a report route's query string describes; 422 with the reason when it is not one."""
     try:
+        month = period_bounds("month", tz, utc_datetime(SYSTEM_CLOCK.now_us()))
         return UsageQuery(
             client_ids=client_id,
-            start=start,
-            end=end,
+            start=start or month.start,
+            end=end or month.end,
             tz=tz,
             bucket=bucket,
             group_by=group_by or [],

@@ -12,9 +12,24 @@ any IANA time zone, exact because every UTC offset in use is a multiple of 15 mi
 ``usagemeter.api`` (this package does not import a web framework).
 """
 
+from usagemeter.query.analytics import run_query
+from usagemeter.query.answer import UsageAnswer
 from usagemeter.query.models import UsageReport
 from usagemeter.query.remote import fetch_usage
+from usagemeter.query.remote_report import fetch_answer
 from usagemeter.query.report import get_usage
+from usagemeter.query.spec import Filter, UsageQuery
 from usagemeter.schemas.errors import UsageApiError, UsageApiUnreachableError
 
-__all__ = ["UsageApiError", "UsageApiUnreachableError", "UsageReport", "fetch_usage", "get_usage"]
+__all__ = [
+    "Filter",
+    "UsageAnswer",
+    "UsageApiError",
+    "UsageApiUnreachableError",
+    "UsageQuery",
+    "UsageReport",
+    "fetch_answer",
+    "fetch_usage",
+    "get_usage",
+    "run_query",
+]

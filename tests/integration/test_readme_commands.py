@@ -82,8 +82,11 @@ def readme_commands() -> list[tuple[str, str]]:
 
 
 def subcommand(command: str) -> tuple[str, ...]:
-    """The words after ``usagemeter`` (variable assignments before it skipped): ``("dlq", "count")``."""
+    """The words after ``usagemeter`` (variable assignments before it skipped): ``("dlq", "count")``;
+    ``("curl",)`` for a request to the API."""
     words = [word for word in shlex.split(command) if not re.fullmatch(r"\w+=.*", word)]
+    if words and words[0] == "curl":
+        return ("curl",)
     assert words and Path(words[0]).name == "usagemeter", command
     return tuple(words[1:3])
 
@@ -230,6 +233,26 @@ def check_reprice(command: str, output: str) -> None:
     assert_in(["would change (1 unknown models now priced)" if "--dry-run" in command else " changed ("], output)
 
 
+def check_report(command: str, output: str) -> None:
+    if "--output" in command:
+        return
+    if "--format json" in command:
+        assert json.loads(output)["total"]["requests"] == 3, output
+    elif "--format" in command:  # csv, focus: a header and rows naming acme's models or users
+        assert_in(["alice" if "--by user" in command else "gpt-4o-mini"], output)
+    elif "label:" in command:  # acme's seeded events carry no labels: an empty answer that says so
+        assert_in(["unknown label 'feature'"], output)
+    else:
+        assert_in(["gpt-4o-mini", "late events"], output)
+
+
+def check_curl(command: str, output: str) -> None:
+    if "format=csv" in command or "/focus" in command:
+        assert output.count("\n") >= 2, output  # a header and at least one row
+    else:
+        assert json.loads(output)["total"]["requests"] == 3, output
+
+
 def check_overrides(command: str, output: str) -> None:
     if subcommand(command) == ("overrides", "check"):
         assert_in(["2 model price overrides, 1 contract rules: valid"], output)
@@ -259,6 +282,8 @@ OUTPUT_CHECKS: dict[str, Callable[[str, str], None]] = {
     "prices": check_prices,
     "reprice": check_reprice,
     "overrides": check_overrides,
+    "report": check_report,
+    "curl": check_curl,
 }
 """What the README says each command answers, on the test's data: acme's three events (one of a model
 data.json adds) and one ``unknown_schema`` dead letter."""
@@ -287,6 +312,7 @@ def test_readme_commands_and_examples(workdir: tuple[Path, dict[str, str]], kafk
         return done.stdout
 
     def run_command(command: str) -> None:
+        command = command.replace(DEFAULT_API, env["USAGEMETER_API_URL"])  # curl examples name the default API
         failed = len(failures)
         output = run(command, ["bash", "-c", command])
         check = OUTPUT_CHECKS.get(subcommand(command)[0])
