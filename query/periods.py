@@ -93,4 +93,4 @@ def next_bucket_start(bucket: str, start: datetime, tz: str) -> datetime:
         after = date(day.year + day.month // 12, day.month % 12 + 1, 1)
     else:
         raise ValueError(f"unknown bucket {bucket!r}: use 15m, hour, day, week or month")
-    return _local_midnight(after, local_zone)
+    return local_midnight(after, local_zone)
