@@ -7,7 +7,8 @@ from usagemeter.consumers import migrations
 # Statements that can run twice: a migration interrupted half-way is applied again from its start.
 _IDEMPOTENT = re.compile(
     r"^(CREATE (TABLE|VIEW|MATERIALIZED VIEW|DICTIONARY|FUNCTION) IF NOT EXISTS|CREATE OR REPLACE"
-    r"|ALTER TABLE \w+ MODIFY (SETTING|QUERY)|ALTER TABLE \w+ ADD COLUMN IF NOT EXISTS|DROP \w+( \w+)? IF EXISTS|SYSTEM RELOAD)\b"
+    r"|ALTER TABLE \w+ MODIFY (SETTING|QUERY)|ALTER TABLE \w+ ADD COLUMN IF NOT EXISTS"
+    r"|DROP \w+( \w+)? IF EXISTS|SYSTEM RELOAD)\b"
 )
 
 
