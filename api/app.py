@@ -1,9 +1,10 @@
 """The query API: ``GET /v1/usage`` serves ``get_usage()`` as JSON, ``GET /healthz`` says the process is up.
 
 In embedded mode one process owns the chDB directory (``usagemeter serve``), so other processes, the CLI
-included, read usage through this API. Where it listens is the caller's choice (uvicorn's host and
-port); ``usagemeter serve`` binds 127.0.0.1 unless told otherwise. There is no authentication: do not
-expose it beyond hosts that may see every client's usage.
+included, read usage through this API. Every route but ``/healthz`` takes an API key (``api/auth.py``): a
+client's key reads its own clients' usage only, mutations need an admin key. Before any route, requests pass
+the Host-header check and the body cap (``api/hardening.py``); the interactive docs are off unless
+``USAGEMETER_API_DOCS=true`` (``api/settings.py``).
 
 Errors: a bad time zone, ``since`` or client id is 422 with the reason in ``detail``; a budget or alert
 that does not exist 404; a store that cannot be reached is 503 (``api/store_session.py``).
@@ -18,9 +19,15 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query
 
+from usagemeter.api import auth
+from usagemeter.api.auth import Access, Caller, access, authorize_client
 from usagemeter.api.budget_routes import add_budget_routes
+from usagemeter.api.hardening import harden
+from usagemeter.api.key_routes import add_key_routes
+from usagemeter.api.local_admin import key_secret
 from usagemeter.api.pricing_routes import add_pricing_routes
 from usagemeter.api.report_routes import add_report_routes
+from usagemeter.api.settings import ApiSettings
 from usagemeter.api.store_session import ClientProvider, store_session
 from usagemeter.budgets.check import BudgetChecker
 from usagemeter.budgets.settings import BudgetCheckSettings
@@ -36,21 +43,34 @@ def create_app(
     clock: Clock = SYSTEM_CLOCK,
     on_budgets_changed: Callable[[], None] | None = None,
     check_settings: BudgetCheckSettings | None = None,
+    settings: ApiSettings | None = None,
 ) -> FastAPI:
-    """The API over the store that ``client_provider`` gives; ``clock`` decides "now" for current periods;
-    ``on_budgets_changed`` runs after a budget changed or spend was repriced (the alerter's wake-up);
-    ``check_settings`` tune the pre-flight check (default: from the environment)."""
-    app = FastAPI(title="usagemeter", summary="Usage and cost of LLM and other metered API calls.")
+    """The API over the store that ``client_provider`` gives; ``clock`` decides "now" for current periods and
+    key expiry; ``on_budgets_changed`` runs after a budget changed or spend was repriced (the alerter's
+    wake-up); ``check_settings`` tune the pre-flight check; ``check_settings`` and ``settings`` (the API's
+    own) default to the environment."""
+    settings = settings if settings is not None else ApiSettings()
+    docs = settings.docs
+    app = FastAPI(
+        title="usagemeter",
+        summary="Usage and cost of LLM and other metered API calls.",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     store = store_session(client_provider, threading.Lock())
+    secret = key_secret(settings)
+    auth.install(app, auth.Authenticator(store, secret, clock))  # before any route: they all inherit the guard
     changed = on_budgets_changed or (lambda: None)
 
-    @app.get("/healthz")
+    @app.get("/healthz", openapi_extra=access(Access.PUBLIC))
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/usage")
+    @app.get("/v1/usage", openapi_extra=access(Access.CLIENT))
     def usage(
         *,
+        principal: Caller,
         client_id: Annotated[str, Query(min_length=1, description="The client whose usage to report.")],
         user_id: Annotated[str | None, Query(description="Only this user's usage.")] = None,
         period: Annotated[Period, Query(description="The current period: local day or month.")] = "month",
@@ -60,6 +80,7 @@ def create_app(
         ] = None,
         include_users: Annotated[bool, Query(description="Fill by_user (reads the per-user table).")] = False,
     ) -> UsageReport:
+        authorize_client(principal, client_id)
         with store() as client:
             return get_usage(
                 client,
@@ -75,4 +96,7 @@ def create_app(
     add_pricing_routes(app, store, changed)
     add_report_routes(app, store)
     add_budget_routes(app, store, BudgetChecker(client_provider(), check_settings, clock=clock), changed)
+    add_key_routes(app, store, secret, clock)
+    auth.check_routes(app)
+    harden(app, settings, larger_bodies={"/v1/prices/snapshot": settings.max_snapshot_bytes})
     return app

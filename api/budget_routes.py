@@ -3,7 +3,8 @@
 In embedded mode ``usagemeter budgets`` and ``usagemeter alerts`` come through here. A change calls
 ``on_change`` (the alerter of ``usagemeter serve``: it evaluates every budget again at once), so a new
 or raised budget takes effect without a restart. ``POST /v1/budgets/check`` and ``POST /v1/quote`` read
-only; they are POSTs because they take a body (the call's estimated usage).
+only; they are POSTs because they take a body (the call's estimated usage), and a key of the client they
+name may call them (``Access.CLIENT``); every other route here is admin only, the default of ``api/auth.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Query
 from pydantic import ConfigDict, Field
 
+from usagemeter.api.auth import Access, Caller, access, authorize_client
 from usagemeter.api.store_session import StoreSession
 from usagemeter.budgets import manage
 from usagemeter.budgets.check import BudgetChecker, CheckRequest, CheckResult
@@ -91,13 +93,16 @@ def add_budget_routes(
             raise HTTPException(status_code=404, detail=f"no alert {alert_id!r}")
         return found
 
-    @app.post("/v1/budgets/check")
-    def check_budget(request: CheckRequest) -> CheckResult:
+    @app.post("/v1/budgets/check", openapi_extra=access(Access.CLIENT))
+    def check_budget(principal: Caller, request: CheckRequest) -> CheckResult:
+        authorize_client(principal, request.client_id)
         with store():
             return checker.check(request)
 
-    @app.post("/v1/quote")
-    def quote_route(request: QuoteRequest) -> Quote:
+    @app.post("/v1/quote", openapi_extra=access(Access.CLIENT))
+    def quote_route(principal: Caller, request: QuoteRequest) -> Quote:
+        if request.client_id:  # a client's overrides and contract: its key's; without one, the list price
+            authorize_client(principal, request.client_id)
         usage = Usage.model_validate(request.model_dump(exclude={"client_id", "at"}))
         with store() as client:
             return quote(client, usage, client_id=request.client_id, at=request.at)

@@ -1,8 +1,8 @@
 """The query API's pricing routes: unit prices in force, a new price snapshot, repricing, unknown models.
 
 In embedded mode ``usagemeter serve`` owns the store, so ``usagemeter prices`` and ``usagemeter reprice``
-come through here. They share the report routes' lock (one query at a time on the one client) and their
-protection: none beyond where the API listens (127.0.0.1 by default), see ``api/app.py``.
+come through here. Prices in force are for any key (they hold nothing of a client: contracts are not
+applied); the rest is admin only, the default of ``api/auth.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from usagemeter.api.auth import Access, access
 from usagemeter.api.store_session import StoreSession
 from usagemeter.pricing import price_updates
 from usagemeter.query.price_models import BookLoaded, RepriceRequest, RepriceResult
@@ -38,7 +39,7 @@ FROM unknown_models GROUP BY provider_raw, model_raw HAVING sum(events) > 0 ORDE
 def add_pricing_routes(app: FastAPI, store: StoreSession, on_repriced: Callable[[], None]) -> None:
     """``on_repriced`` runs after a reprice wrote adjustments (the alerter evaluates every budget again)."""
 
-    @app.get("/v1/prices")
+    @app.get("/v1/prices", openapi_extra=access(Access.ANY_KEY))
     def prices(
         model: Annotated[str, Query(min_length=1, description="The model as events name it.")],
         provider: Annotated[str, Query(description="The provider as events name it; may be empty.")] = "",

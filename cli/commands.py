@@ -12,6 +12,7 @@ from usagemeter.cli.demo_cmd import demo
 from usagemeter.cli.dlq_cmd import app as dlq_app
 from usagemeter.cli.errors import debug_requested
 from usagemeter.cli.kafka_cmd import app as kafka_app
+from usagemeter.cli.keys_cmd import app as keys_app
 from usagemeter.cli.overrides_cmd import app as overrides_app
 from usagemeter.cli.prices_cmd import app as prices_app
 from usagemeter.cli.report_cmd import report_command
@@ -65,3 +66,4 @@ app.add_typer(prices_app, name="prices", help="Price data: load a newer genai-pr
 app.command("reprice")(reprice_command)
 app.add_typer(budgets_app, name="budgets", help="Budgets: spend limits per client, user, model or label, with alerts.")
 app.add_typer(alerts_app, name="alerts", help="Budget alerts: history and delivery state of each.")
+app.add_typer(keys_app, name="keys", help="API keys: create (shown once), list, revoke.")

@@ -16,12 +16,15 @@ from confluent_kafka import KafkaError, KafkaException
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from usagemeter.consumers import settings as settings_module
+from usagemeter.api import settings as api_settings
+from usagemeter.consumers import settings as worker_settings
 from usagemeter.consumers.settings import KAFKA_LOG
+from usagemeter.query import credentials
 from usagemeter.schemas.errors import ConfigError, StoreMissing, UsageMeterError
 
 CONFIG, FAILURE = 2, 1
 _QUIET = ("clickhouse_connect", "urllib3", "uvicorn.error")
+_SETTINGS_MODULES = (worker_settings, api_settings, credentials)
 
 
 def debug_requested() -> bool:
@@ -62,20 +65,25 @@ def describe(exc: BaseException) -> tuple[str, int]:
 
 
 def _settings_message(exc: ValidationError) -> str:
-    """pydantic names the field; people set the environment variable, so name that, with its value."""
-    prefix = _env_prefix(exc.title)
+    """pydantic names the field; people set the environment variable, so name that, with its value (a
+    secret's value hidden)."""
+    cls = _settings_class(exc.title)
+    prefix = str(cls.model_config.get("env_prefix", "")) if cls is not None else None
     parts = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"])
         name = f"{prefix}{field.upper()}" if prefix is not None else field
         given: Any = error.get("input")
         value = "" if isinstance(given, dict) or given is None else f"={given}"
+        if cls is not None and "SecretStr" in str(getattr(cls.model_fields.get(field), "annotation", "")):
+            value = "=***"
         parts.append(f"{name}{value}: {error['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 
-def _env_prefix(title: str) -> str | None:
-    cls = getattr(settings_module, title, None)
-    if isinstance(cls, type) and issubclass(cls, BaseSettings):
-        return str(cls.model_config.get("env_prefix", ""))
+def _settings_class(title: str) -> type[BaseSettings] | None:
+    for module in _SETTINGS_MODULES:
+        cls = getattr(module, title, None)
+        if isinstance(cls, type) and issubclass(cls, BaseSettings):
+            return cls
     return None

@@ -14,6 +14,8 @@ import uvicorn
 from clickhouse_connect.driver.client import Client
 
 from usagemeter.api.app import create_app
+from usagemeter.api.local_admin import ensure_local_admin, key_secret
+from usagemeter.api.settings import ApiSettings
 from usagemeter.cli.service import build_worker, prepare_store, start_alerter, watch_overrides
 from usagemeter.cli.signals import stop_on_signals
 from usagemeter.cli.supervisor import ApiThread, Supervisor
@@ -71,17 +73,21 @@ def serve(
     """Worker and query API in one process: the mode for the embedded engine, whose directory one process owns."""
     stop = stop_on_signals()  # first: a stop during start-up ends the command after the step it is in
     _log_to_stderr()
+    api_settings = ApiSettings(host=host)  # a bad USAGEMETER_API_* stops serve before anything starts
     listener = _listen(host, port)  # before anything joins the consumer group
     with contextlib.closing(listener):
         started = _start(max_batch_rows, max_batch_wait_s, stop)
         if started is None:
             return
         kafka, store, settings, client = started
+        if api_settings.local_admin:
+            ensure_local_admin(client, key_secret(api_settings))
         query_client = connect(store)  # its own session: a server refuses concurrent queries in one session
         with Supervisor(stop) as threads:
             _start_background(threads, store)
             alerter = threads.start("the budget alerter", lambda: start_alerter(store, kafka))
-            app = create_app(lambda: query_client, on_budgets_changed=alerter.changed if alerter else None)
+            changed = alerter.changed if alerter else None
+            app = create_app(lambda: query_client, on_budgets_changed=changed, settings=api_settings)
             api = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
             threads.start("the query API", lambda: ApiThread(api, listener))
             build_worker(kafka, settings, client, alerter).run(stop)
