@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from clickhouse_connect.driver.client import Client
@@ -143,10 +143,17 @@ def revoke(client: Client, clock: Clock, *, key_id: str = "", name: str = "") ->
 
 def _rows(client: Client, where: str, parameters: dict[str, Any]) -> list[StoredKey]:
     result = client.query(_SELECT + where, parameters=parameters)
-    return [
-        StoredKey(**{**dict(zip(_COLUMNS, row, strict=True)), "clients": tuple(row[4]), "admin": bool(row[3])})
-        for row in result.result_rows
-    ]
+    return [_stored(dict(zip(_COLUMNS, row, strict=True))) for row in result.result_rows]
+
+
+def _stored(row: dict[str, Any]) -> StoredKey:
+    """A row as read: times made aware (the client may return the columns' UTC times naive)."""
+    times = {name: _utc(row[name]) for name in ("created_at", "expires_at", "revoked_at")}
+    return StoredKey(**{**row, **times, "clients": tuple(row["clients"]), "admin": bool(row["admin"])})
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def _fields(stored: StoredKey) -> dict[str, Any]:
