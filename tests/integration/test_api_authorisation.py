@@ -1,8 +1,8 @@
-"""The authorisation matrix: every route of the API × every kind of caller, the status each gets, and no
+"""The authorisation matrix: every route of the API by every kind of caller, the status each gets, and no
 body that shows a caller rows of a client it may not read.
 
-The usage request is about acme. Callers: no key, a malformed key, an expired key, a revoked key, a key of another client (globex), a key of
-the client the request is about (acme), an admin key. Usage of both clients is in the store under names
+Callers: no key, a malformed key, an expired key, a revoked key, a key of another client (globex), a key of
+the client the usage request is about (acme), an admin key. Usage of both clients is in the store under names
 that appear nowhere else (``acme-only-model``, ``globex-only-model``), and unknown models of both, so a
 foreign row in any body is found by its name. A route added to the app without a row here fails
 ``test_every_route_is_in_the_matrix``: decide who may call it, then add it.
@@ -119,7 +119,8 @@ def caller_keys(store: Client) -> dict[str, str | None]:
 
 @pytest.mark.parametrize(("endpoint", "caller"), CASES)
 def test_matrix(store: Client, caller_keys: dict[str, str | None], endpoint: Endpoint, caller: str) -> None:
-    api = api_client(create_app(lambda: store, clock=ManualClock(now=NOW), settings=api_settings()), caller_keys[caller])
+    app = create_app(lambda: store, clock=ManualClock(now=NOW), settings=api_settings())
+    api = api_client(app, caller_keys[caller])
     body = endpoint.body
     response = api.request(
         endpoint.method,
@@ -139,7 +140,7 @@ def test_matrix(store: Client, caller_keys: dict[str, str | None], endpoint: End
 
 def test_every_route_is_in_the_matrix(store: Client) -> None:
     app = create_app(lambda: store, settings=api_settings())
-    routes = {(method, route.path) for route in app.routes if isinstance(route, APIRoute) for method in route.methods}
+    routes = {(method, r.path) for r in app.routes if isinstance(r, APIRoute) for method in r.methods or ()}
     assert routes == {(endpoint.method, endpoint.path) for endpoint in ENDPOINTS}
 
 
