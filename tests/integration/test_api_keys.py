@@ -94,7 +94,9 @@ def test_keys_are_stored_as_keyed_hashes_only(clickhouse: Client) -> None:
     assert keys.verify(clickhouse, SECRET.encode(), key[:-1] + ("A" if key[-1] != "A" else "B")) is None
 
 
-def test_keys_commands_on_the_store(clickhouse_settings: ClickHouseSettings, clickhouse: Client, key_file: Path) -> None:
+def test_keys_commands_on_the_store(
+    clickhouse_settings: ClickHouseSettings, clickhouse: Client, key_file: Path
+) -> None:
     env = _env(clickhouse_settings)
     runner = CliRunner()
 
@@ -137,7 +139,8 @@ def test_keys_commands_through_the_api_with_the_local_admin_key(clickhouse: Clie
             fetch_usage(url, "globex", api_key=acme["key"])
         assert foreign.value.status_code == 403
 
-        as_client = runner.invoke(app, ["keys", "list", "--api-url", url], env={**env, "USAGEMETER_API_KEY": acme["key"]})
+        client_env = {**env, "USAGEMETER_API_KEY": acme["key"]}
+        as_client = runner.invoke(app, ["keys", "list", "--api-url", url], env=client_env)
         assert as_client.exit_code == 2
         assert "403" in as_client.stderr
 

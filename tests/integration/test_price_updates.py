@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from tests.fixtures.api import api_client, api_settings, make_key
 from tests.fixtures.snapshots import NEW_MODEL, Served, installed_raw, served, with_model
 from usagemeter.api.app import create_app
 from usagemeter.cli.app import app
@@ -24,6 +25,7 @@ from usagemeter.schemas.errors import SnapshotRejected
 pytestmark = pytest.mark.clickhouse
 __all__ = ["served"]
 
+JSON = {"content-type": "application/json"}
 PRICE_CHANGE = [
     {"prices": {"input_mtok": "2", "output_mtok": "8"}},
     {"constraint": {"start_date": "2026-06-01"}, "prices": {"input_mtok": "1.5", "output_mtok": "6"}},
@@ -99,8 +101,8 @@ BAD_SNAPSHOTS = [
 def test_a_bad_snapshot_is_refused_and_the_book_stays(book: Client, content: bytes, message: str) -> None:
     with pytest.raises(SnapshotRejected, match=message):
         price_updates.read_snapshot(content)
-    api = TestClient(create_app(lambda: book))
-    answer = api.post("/v1/prices/snapshot", content=content, headers={"content-type": "application/json"})
+    api = _admin_api(book)
+    answer = api.post("/v1/prices/snapshot", content=content, headers=JSON)
     assert answer.status_code == 422
     assert message in answer.json()["detail"]
     assert _version(book) == 1
@@ -120,12 +122,20 @@ def test_the_cli_refuses_a_bad_file_with_its_name(
     assert _version(book) == 1
 
 
+def _admin_api(book: Client) -> TestClient:
+    return api_client(create_app(lambda: book, settings=api_settings()), make_key(book, admin=True))
+
+
 def test_the_api_shows_and_loads(book: Client) -> None:
-    api = TestClient(create_app(lambda: book))
-    loaded = api.post("/v1/prices/snapshot", content=with_model({"input_mtok": "4"}))
+    server = create_app(lambda: book, settings=api_settings())
+    api, as_client = (api_client(server, make_key(book, **scope)) for scope in ({"admin": True}, {"clients": ["acme"]}))
+    snapshot = with_model({"input_mtok": "4"})
+    assert as_client.post("/v1/prices/snapshot", content=snapshot, headers=JSON).status_code == 403
+    assert api.post("/v1/prices/snapshot", content=snapshot).status_code == 415
+    loaded = api.post("/v1/prices/snapshot", content=snapshot, headers=JSON)
     assert loaded.status_code == 200, loaded.text
     assert loaded.json()["book_version"] == 2
-    shown = api.get("/v1/prices", params={"model": NEW_MODEL, "provider": "openai"}).json()
+    shown = as_client.get("/v1/prices", params={"model": NEW_MODEL, "provider": "openai"}).json()
     assert (shown["priced"], shown["prices"]["input_mtok"]) == (True, "4.000000000000000000")
 
 

@@ -17,6 +17,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
 
+from tests.fixtures.api import BASE_URL, api_client, api_settings, make_key
 from tests.fixtures.clock import ManualClock
 from usagemeter.api import create_app
 from usagemeter.query import UsageApiError, UsageReport, fetch_usage, get_usage
@@ -203,8 +204,14 @@ def test_rows_written_straight_into_the_by_model_table(clickhouse: Client) -> No
     assert report.total_cost == Decimal("0.3")
 
 
+def _api(store: Client) -> TestClient:
+    """The API over ``store`` at ``NOW``, as an admin."""
+    app = create_app(lambda: store, clock=ManualClock(now=NOW), settings=api_settings())
+    return api_client(app, make_key(store, admin=True))
+
+
 def test_http_api_serves_the_report_with_exact_costs(usage_store: Client) -> None:
-    api = TestClient(create_app(lambda: usage_store, clock=ManualClock(now=NOW)))
+    api = _api(usage_store)
 
     assert api.get("/healthz").json() == {"status": "ok"}
     response = api.get("/v1/usage", params={"client_id": "acme", "period": "day", "tz": "Asia/Kolkata"})
@@ -220,7 +227,7 @@ def test_http_api_serves_the_report_with_exact_costs(usage_store: Client) -> Non
 
 
 def test_http_api_refuses_bad_input_with_the_reason(usage_store: Client) -> None:
-    api = TestClient(create_app(lambda: usage_store, clock=ManualClock(now=NOW)))
+    api = _api(usage_store)
 
     bad_zone = api.get("/v1/usage", params={"client_id": "acme", "tz": "Mars/Olympus"})
     assert bad_zone.status_code == 422
@@ -230,12 +237,16 @@ def test_http_api_refuses_bad_input_with_the_reason(usage_store: Client) -> None
 
 
 def test_fetch_usage_round_trips_the_report(usage_store: Client) -> None:
-    api = TestClient(create_app(lambda: usage_store, clock=ManualClock(now=NOW)))
+    api = TestClient(create_app(lambda: usage_store, clock=ManualClock(now=NOW), settings=api_settings()), BASE_URL)
+    acme = make_key(usage_store, clients=["acme"])
 
-    report = fetch_usage("http://testserver", "acme", user_id="u1", include_users=True, http_client=api)
+    report = fetch_usage(BASE_URL, "acme", user_id="u1", include_users=True, http_client=api, api_key=acme)
 
     assert report.total_cost == BIG_PLUS_3_TINY
     assert list(report.by_user) == ["u1"]
     with pytest.raises(UsageApiError, match="unknown time zone") as failure:
-        fetch_usage("http://testserver", "acme", tz="Nowhere/Else", http_client=api)
+        fetch_usage(BASE_URL, "acme", tz="Nowhere/Else", http_client=api, api_key=acme)
     assert failure.value.status_code == 422
+    with pytest.raises(UsageApiError, match="may not read client 'globex'") as foreign:
+        fetch_usage(BASE_URL, "globex", http_client=api, api_key=acme)
+    assert foreign.value.status_code == 403

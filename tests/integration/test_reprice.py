@@ -7,8 +7,7 @@ events and aggregates after a reprice must equal it to the Decimal.
 
 from __future__ import annotations
 
-import threading
-import time
+import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,10 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from clickhouse_connect.driver.client import Client
 from typer.testing import CliRunner
 
+from tests.fixtures.api import api_settings, make_key, running_api
 from tests.fixtures.snapshots import NEW_MODEL, with_model
 from tests.fixtures.staging import event, stage
 from usagemeter.api.app import create_app
@@ -207,22 +206,18 @@ def test_a_run_that_crashed_half_way_is_completed_by_the_next(
 
 
 @pytest.fixture
-def api_url(clickhouse: Client) -> Iterator[str]:
-    """``usagemeter serve``'s API on 127.0.0.1 over this test's store, in a thread."""
-    server = uvicorn.Server(uvicorn.Config(create_app(lambda: clickhouse), host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+def api_url(clickhouse: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``usagemeter serve``'s API on 127.0.0.1 over this test's store, in a thread; an admin key in
+    USAGEMETER_API_KEY for the CLI."""
+    monkeypatch.setenv("USAGEMETER_API_KEY", make_key(clickhouse, admin=True))
+    with running_api(create_app(lambda: clickhouse, settings=api_settings())) as url:
+        yield url
 
 
 def test_the_cli_reprices_through_the_api(staged: tuple[Client, list[dict[str, Any]]], api_url: str) -> None:
     client, events = staged
-    unknown = httpx.get(f"{api_url}/v1/unknown-models").json()
+    admin = {"authorization": f"Bearer {os.environ['USAGEMETER_API_KEY']}"}
+    unknown = httpx.get(f"{api_url}/v1/unknown-models", headers=admin).json()
     assert [(u["model_raw"], u["events"]) for u in unknown] == [(NEW_MODEL, len(events) // 2)]
     _load(client, PRICE)
     args = ["reprice", "--since", f"{SINCE:%Y-%m-%d %H:%M:%S}", "--client", "globex", "--api-url", api_url, "--json"]
@@ -231,7 +226,7 @@ def test_the_cli_reprices_through_the_api(staged: tuple[Client, list[dict[str, A
     assert result.exit_code == 0, result.output
     globex = sum(1 for e in events if e["model"] == NEW_MODEL and e["client_id"] == "globex")
     assert f'"events_repriced": {globex}' in result.output
-    assert httpx.get(f"{api_url}/v1/unknown-models").json()[0]["events"] == len(events) // 2 - globex
+    assert httpx.get(f"{api_url}/v1/unknown-models", headers=admin).json()[0]["events"] == len(events) // 2 - globex
     refused = CliRunner().invoke(app, [*args[:3], "--until", "2000-01-01", "--api-url", api_url], env=env)
     assert refused.exit_code == 2
     assert "until must be after since" in refused.output

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 import typer
-import uvicorn
 from clickhouse_connect.driver.client import Client
 from typer.testing import CliRunner
 
+from tests.fixtures.api import api_settings, make_key, running_api
 from usagemeter.api import create_app
 from usagemeter.cli.usage_cmd import usage_command
 from usagemeter.consumers.settings import ClickHouseSettings
@@ -55,17 +53,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def api_url(store: Client) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(lambda: store), host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+def api_url(store: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The API over the store, and in USAGEMETER_API_KEY a key of acme's for the CLI to send."""
+    monkeypatch.setenv("USAGEMETER_API_KEY", make_key(store, clients=["acme"]))
+    with running_api(create_app(lambda: store, settings=api_settings())) as url:
+        yield url
 
 
 def test_json_through_the_api(app: typer.Typer, api_url: str) -> None:
@@ -96,6 +88,23 @@ def test_falls_back_to_the_store_when_no_api_answers(app: typer.Typer, store: Cl
     assert "Usage of acme" in result.stdout
     assert result.stdout.index("anthropic") < result.stdout.index("openai")  # sorted by cost
     assert "$1.500000" in result.stdout
+
+
+def test_another_clients_usage_is_refused(app: typer.Typer, api_url: str) -> None:
+    result = CliRunner().invoke(app, ["usage", "--client", "globex", "--api-url", api_url])
+
+    assert result.exit_code == 2
+    assert "answered 403: API key" in result.stderr
+
+
+def test_without_a_key_the_api_says_which_to_give(
+    app: typer.Typer, api_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("USAGEMETER_API_KEY")
+    result = CliRunner().invoke(app, ["usage", "--client", "acme", "--api-url", api_url])
+
+    assert result.exit_code == 2
+    assert "answered 401" in result.stderr and "USAGEMETER_API_KEY" in result.stderr
 
 
 def test_unknown_time_zone_is_reported_not_raised(app: typer.Typer, api_url: str) -> None:
