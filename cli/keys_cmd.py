@@ -16,7 +16,7 @@ import typer
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from usagemeter.api import keys
 from usagemeter.api.local_admin import ensure_local_admin, key_secret
@@ -84,7 +84,7 @@ def list_command(
     api_url: ApiUrl = DEFAULT_API_URL,
     direct: Direct = False,
 ) -> None:
-    """Every key with its scope, expiry and status; never the key itself."""
+    """Every key with its scope, expiry (UTC) and status; never the key itself (--format json: every field)."""
     found = via_api.run(
         lambda: list_keys(api_url),
         _on_store(lambda client, _: keys.list_keys(client, SYSTEM_CLOCK)),
@@ -95,9 +95,10 @@ def list_command(
     if output_format is FormatChoice.json:
         typer.echo(KeyList(found).model_dump_json(indent=2))
         return
-    table = Table("Key id", "Name", "Scope", "Created", "Expires", "Status")
+    table = Table(Column("Key id", no_wrap=True), "Name", "Scope", "Expires", "Status")
     for key in found:
-        table.add_row(key.key_id, key.name, _scope(key), f"{key.created_at:%Y-%m-%d %H:%M}", _expiry(key), key.status)
+        expires = f"{key.expires_at:%Y-%m-%d}" if key.expires_at else "never"
+        table.add_row(key.key_id, key.name, _scope(key), expires, key.status)
     Console().print(table)
 
 

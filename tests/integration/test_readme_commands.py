@@ -138,6 +138,7 @@ def workdir(
         "USAGEMETER_CLICKHOUSE_DSN": f"chdb:///{tmp_path / 'store'}",
         "USAGEMETER_API_PORT": str(api_port),
         "USAGEMETER_API_URL": f"http://127.0.0.1:{api_port}",
+        "USAGEMETER_API_KEY_FILE": str(tmp_path / "config" / "admin.key"),  # serve writes it, the rest read it
     }
     made = []
     admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
@@ -159,8 +160,10 @@ def messages_in(bootstrap_servers: str, topic: str) -> int:
         consumer.close()
 
 
-def get_json(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=10) as answer:
+def get_json(url: str, key_file: str | None = None) -> object:
+    """The JSON at ``url``, asked with the admin key in ``key_file`` when given."""
+    headers = {"authorization": f"Bearer {Path(key_file).read_text().strip()}"} if key_file else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as answer:
         return json.loads(answer.read())
 
 
@@ -192,7 +195,7 @@ def seed(env: dict[str, str], server: subprocess.Popen[str]) -> None:
     api = env["USAGEMETER_API_URL"]
 
     def aggregated() -> bool:
-        report = get_json(f"{api}/v1/usage?client_id=acme&period=month&tz=UTC")
+        report = get_json(f"{api}/v1/usage?client_id=acme&period=month&tz=UTC", env["USAGEMETER_API_KEY_FILE"])
         return isinstance(report, dict) and report["total_requests"] == 3
 
     wait_for("usage of acme's 3 events", aggregated, server)
@@ -277,6 +280,16 @@ def check_budgets(command: str, output: str) -> None:
         assert_in(["deleted b_"], output)
 
 
+def check_keys(command: str, output: str) -> None:
+    words = subcommand(command)
+    if words == ("keys", "create"):
+        assert one_line(output).startswith("umk_"), output  # the key alone on stdout
+    elif words == ("keys", "list"):
+        assert_in(["acme-dashboard", "local admin"], output)
+    else:
+        assert_in(["revoked 1 key: "], output)
+
+
 OUTPUT_CHECKS: dict[str, Callable[[str, str], None]] = {
     "budgets": check_budgets,
     "dlq": check_dlq,
@@ -285,6 +298,7 @@ OUTPUT_CHECKS: dict[str, Callable[[str, str], None]] = {
     "overrides": check_overrides,
     "report": check_report,
     "curl": check_curl,
+    "keys": check_keys,
 }
 """What the README says each command answers, on the test's data: acme's three events (one of a model
 data.json adds) and one ``unknown_schema`` dead letter."""
@@ -294,7 +308,7 @@ def test_readme_commands_and_examples(workdir: tuple[Path, dict[str, str]], kafk
     cwd, env = workdir
     commands = readme_commands()
     examples = [block.text for block in readme_blocks() if block.lang == "python"]
-    sections = {"Dead letters", "Pricing", "Price data updates", "Repricing", "Budgets and alerts"}
+    sections = {"Dead letters", "Pricing", "Price data updates", "Repricing", "Budgets and alerts", "Access control"}
     assert {section for section, _ in commands} >= sections
     serves = [cmd for _, cmd in commands if subcommand(cmd)[0] in LONG_RUNNING]
     assert len(serves) == 1, f"one long-running command expected, the README shows {serves}"
