@@ -2,9 +2,9 @@
 body that shows a caller rows of a client it may not read.
 
 Callers: no key, a malformed key, an expired key, a revoked key, a key of another client (globex), a key of
-the client the usage request is about (acme), an admin key. Usage of both clients is in the store under names
-that appear nowhere else (``acme-only-model``, ``globex-only-model``), and unknown models of both, so a
-foreign row in any body is found by its name. A route added to the app without a row here fails
+the client the usage request is about (acme), an admin key. Usage, unknown models and budgets of both clients are in the
+store under names that appear nowhere else (``acme-only-model``, ``globex-only-budget``, ...), so a foreign
+row in any body is found by its name. A route added to the app without a row here fails
 ``test_every_route_is_in_the_matrix``: decide who may call it, then add it.
 """
 
@@ -25,6 +25,8 @@ from tests.fixtures.api import api_client, api_settings, make_key
 from tests.fixtures.clock import ManualClock
 from tests.fixtures.snapshots import with_model
 from usagemeter.api import create_app, keys
+from usagemeter.budgets import manage
+from usagemeter.budgets.model import BudgetSpec, Scope
 from usagemeter.consumers import migrations
 from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.consumers.store import connect
@@ -44,6 +46,7 @@ class Endpoint:
     access: str
     """public, any-key, client (acme's data: acme's key and admin) or admin"""
     ok: int = 200
+    """what a caller who may call it gets (404: the route ran and found nothing, as asked)"""
     params: dict[str, str] | None = None
     body: Any = None
 
@@ -58,6 +61,15 @@ ENDPOINTS = (
     Endpoint("POST", "/v1/keys", "admin", ok=201, body={"clients": ["acme"], "name": "made by the matrix"}),
     Endpoint("GET", "/v1/keys", "admin"),
     Endpoint("POST", "/v1/keys/revoke", "admin", body={"name": "no such key"}),
+    Endpoint("POST", "/v1/budgets", "admin", ok=201, body={"scope": {"client_id": "acme"}, "limit": "10"}),
+    Endpoint("GET", "/v1/budgets", "admin"),
+    Endpoint("GET", "/v1/budgets/{budget_id}", "admin"),
+    Endpoint("PATCH", "/v1/budgets/{budget_id}", "admin", body={"limit": "20"}),
+    Endpoint("GET", "/v1/alerts", "admin"),
+    Endpoint("GET", "/v1/alerts/{alert_id}", "admin", ok=404),
+    Endpoint("POST", "/v1/budgets/check", "client", body={"client_id": "acme"}),
+    Endpoint("POST", "/v1/quote", "client", body={"client_id": "acme", "model": "gpt-4o", "input_tokens": 10}),
+    Endpoint("DELETE", "/v1/budgets/{budget_id}", "admin"),  # last: the budget is gone afterwards
 )
 
 
@@ -97,6 +109,9 @@ def store(chdb_dsn: str) -> Iterator[Client]:
     client.insert("usage_15m_by_user", rows, column_names=AGGREGATE_COLUMNS, settings={"async_insert": 0})
     unknown = [["", f"{client_id}-only-model", 1, bucket, bucket] for client_id in ("acme", "globex")]
     client.insert("unknown_models", unknown, column_names=UNKNOWN_COLUMNS, settings={"async_insert": 0})
+    for client_id in ("acme", "globex"):
+        spec = BudgetSpec(name=f"{client_id}-only-budget", scope=Scope(client_id=client_id), limit=Decimal(5))
+        manage.create(client, spec)
     yield client
     client.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC", parameters={"db": settings.database})
 
@@ -117,18 +132,26 @@ def caller_keys(store: Client) -> dict[str, str | None]:
     }
 
 
+@pytest.fixture(scope="module")
+def budget_id(store: Client) -> str:
+    """acme's budget, which the budget routes are asked about."""
+    return next(b.budget_id for b in manage.listed(store, client_id="acme"))
+
+
 @pytest.mark.parametrize(("endpoint", "caller"), CASES)
-def test_matrix(store: Client, caller_keys: dict[str, str | None], endpoint: Endpoint, caller: str) -> None:
+def test_matrix(
+    store: Client, caller_keys: dict[str, str | None], budget_id: str, endpoint: Endpoint, caller: str
+) -> None:
     app = create_app(lambda: store, clock=ManualClock(now=NOW), settings=api_settings())
     api = api_client(app, caller_keys[caller])
     body = endpoint.body
     response = api.request(
         endpoint.method,
-        endpoint.path,
+        endpoint.path.format(budget_id=budget_id, alert_id="a_no_such_alert"),
         params=endpoint.params,
         content=body if isinstance(body, bytes) else None,
         json=body if not isinstance(body, bytes) else None,
-        headers={"content-type": "application/json"} if body is not None else None,
+        headers={"content-type": "application/json"} if endpoint.method != "GET" else None,
     )
 
     assert response.status_code == expected(endpoint, caller), response.text

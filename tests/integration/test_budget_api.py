@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,10 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from clickhouse_connect.driver.client import Client
 from typer.testing import CliRunner
 
+from tests.fixtures.api import api_settings, make_key, running_api
 from tests.fixtures.snapshots import NEW_MODEL, with_model
 from tests.fixtures.staging import event, stage
 from usagemeter.api.app import create_app
@@ -33,16 +32,22 @@ NOWHERE = {"USAGEMETER_CLICKHOUSE_DSN": "http://127.0.0.1:1"}
 
 
 @pytest.fixture
-def api_url(clickhouse: Client) -> Iterator[str]:
+def admin_key(clickhouse: Client, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An admin key, also in USAGEMETER_API_KEY for the CLI."""
+    key = make_key(clickhouse, admin=True)
+    monkeypatch.setenv("USAGEMETER_API_KEY", key)
+    return key
+
+
+@pytest.fixture
+def api_url(clickhouse: Client, admin_key: str) -> Iterator[str]:
     price_updates.apply(clickhouse, price_updates.read_snapshot(with_model({"input_mtok": "1", "output_mtok": "2"})))
-    server = uvicorn.Server(uvicorn.Config(create_app(lambda: clickhouse), host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
+    with running_api(create_app(lambda: clickhouse, settings=api_settings())) as url:
+        yield url
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
 
 
 def cli(*args: str) -> Any:
@@ -84,19 +89,22 @@ def test_the_cli_manages_budgets_through_the_api(api_url: str) -> None:
         pytest.param({"thresholds": [{"amount": "500"}]}, "thresholds[0]", id="an amount above the limit"),
     ],
 )
-def test_bad_budgets_are_refused_with_the_field_named(api_url: str, change: dict[str, Any], field: str) -> None:
+def test_bad_budgets_are_refused_with_the_field_named(
+    api_url: str, admin_key: str, change: dict[str, Any], field: str
+) -> None:
     body = {"scope": {"client_id": "acme"}, "limit": "100", **change}
-    response = httpx.post(f"{api_url}/v1/budgets", json=body)
+    response = httpx.post(f"{api_url}/v1/budgets", json=body, headers=bearer(admin_key))
     assert response.status_code == 422
     assert field in response.text
 
 
-def test_a_hard_budget_refuses_a_call_that_would_pass_it(clickhouse: Client, api_url: str) -> None:
+def test_a_hard_budget_refuses_a_call_that_would_pass_it(clickhouse: Client, api_url: str, admin_key: str) -> None:
     for mode, limit in (("hard", "2"), ("soft", "1")):
         body = {"scope": {"client_id": "acme"}, "limit": limit, "mode": mode, "period": "day"}
-        assert httpx.post(f"{api_url}/v1/budgets", json=body).status_code == 201
+        assert httpx.post(f"{api_url}/v1/budgets", json=body, headers=bearer(admin_key)).status_code == 201
     stage(clickhouse, [event("openai", NEW_MODEL, datetime.now(UTC) - timedelta(minutes=1), input_tokens=1_500_000)])
-    check = BudgetCheck(api_url, timeout_s=5)
+    acme = make_key(clickhouse, clients=["acme"])
+    check = BudgetCheck(api_url, timeout_s=5, api_key=acme)
 
     answer = check.check_budget("acme", model=NEW_MODEL)
     assert answer["allowed"] and {b["mode"]: b["allowed"] for b in answer["budgets"]} == {"hard": True, "soft": False}
@@ -108,7 +116,9 @@ def test_a_hard_budget_refuses_a_call_that_would_pass_it(clickhouse: Client, api
     assert refused.value.period_end is not None and refused.value.budget_id.startswith("b_")
     small = {"model": NEW_MODEL, "provider": "openai", "input_tokens": 400_000}
     assert check.check_budget("acme", estimate=small)["allowed"], "1.5 + 0.4 stays within 2"
-    assert check.check_budget("globex")["budgets"] == [], "no budget covers another client"
+    assert BudgetCheck(api_url, api_key=admin_key).check_budget("globex")["budgets"] == [], "none covers globex"
+    with pytest.raises(BudgetCheckUnavailable, match="answered 403"):  # acme's key may not ask about globex
+        BudgetCheck(api_url, fail_open=False, api_key=acme).check_budget("globex")
 
 
 def test_an_unanswering_api_follows_fail_open_or_fail_closed_without_hanging() -> None:
@@ -129,7 +139,8 @@ def test_an_unanswering_api_follows_fail_open_or_fail_closed_without_hanging() -
 def test_a_quote_costs_what_the_event_costs(clickhouse: Client, api_url: str) -> None:
     tokens = {"input_tokens": 123_457, "cache_read_tokens": 1_000, "output_tokens": 9_876}
     body = {"model": NEW_MODEL, "provider": "openai", "client_id": "acme", **tokens}
-    quote = httpx.post(f"{api_url}/v1/quote", json=body).json()
+    acme = bearer(make_key(clickhouse, clients=["acme"]))
+    quote = httpx.post(f"{api_url}/v1/quote", json=body, headers=acme).json()
     at = datetime.now(UTC)
     stage(
         clickhouse, [event("openai", NEW_MODEL, at, input_tokens=123_457, cache_read_tokens=1_000, output_tokens=9_876)]
@@ -137,5 +148,6 @@ def test_a_quote_costs_what_the_event_costs(clickhouse: Client, api_url: str) ->
     stored = clickhouse.query("SELECT toString(cost_total), toString(cost_output) FROM usage_events").result_rows[0]
     assert (quote["cost"]["total"], quote["cost"]["output"]) == stored
     assert quote["priced"] and quote["model"] == NEW_MODEL
-    refused = httpx.post(f"{api_url}/v1/quote", json={"model": NEW_MODEL, "input_tokens": 1, "cache_read_tokens": 5})
+    bad = {"model": NEW_MODEL, "input_tokens": 1, "cache_read_tokens": 5}
+    refused = httpx.post(f"{api_url}/v1/quote", json=bad, headers=acme)
     assert refused.status_code == 422
