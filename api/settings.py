@@ -35,7 +35,9 @@ class ApiSettings(BaseSettings):
     )
     docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json (public when on).")
     key_secret: SecretStr | None = Field(
-        default=None, description="The HMAC secret keys are hashed with; every API process of a store needs the same."
+        default=None,
+        min_length=16,
+        description="The HMAC secret keys are hashed with; every API process of a store needs the same.",
     )
     key_secret_file: Path = Field(
         default_factory=lambda: config_dir() / "api-key-secret",

@@ -108,6 +108,10 @@ CASES = [
                  id="api-port-taken"),
     pytest.param(["dlq", "count"], lambda r: {"USAGEMETER_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"}, 1,
                  "127.0.0.1:", id="dlq-count-kafka-down"),
+    pytest.param(["serve"], lambda r: {"USAGEMETER_API_MAX_BODY_BYTES": "lots", **other_store(r)}, 2,
+                 "USAGEMETER_API_MAX_BODY_BYTES=lots", id="bad-api-setting"),
+    pytest.param(["serve"], lambda r: {"USAGEMETER_API_KEY_SECRET": "hunter2", **other_store(r)}, 2,
+                 "USAGEMETER_API_KEY_SECRET=***: Value should have at least 16", id="short-secret-not-shown"),
 ]  # fmt: skip
 
 
@@ -120,6 +124,7 @@ def test_error_is_one_line(
     assert done.returncode == code, done.stderr[-3000:]
     assert 1 <= len(lines) <= 2, done.stderr[-3000:]
     assert says in done.stderr and "Traceback" not in done.stderr
+    assert "hunter2" not in done.stderr, "a secret's value is never printed"
 
 
 def test_debug_shows_the_traceback(running: Running) -> None:
