@@ -37,7 +37,10 @@ import uvicorn
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Producer
 
+from usagemeter.api import keys
 from usagemeter.api.app import create_app
+from usagemeter.api.local_admin import key_secret
+from usagemeter.api.settings import ApiSettings
 from usagemeter.budgets.evaluator import Evaluator
 from usagemeter.budgets.model import BudgetSpec, KafkaChannel, Scope, Threshold
 from usagemeter.budgets.settings import AlertSettings, BudgetCheckSettings
@@ -48,7 +51,9 @@ from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, Wor
 from usagemeter.consumers.store import connect
 from usagemeter.local.kafka import LocalKafka, create_topic
 from usagemeter.pricing import pricebook
+from usagemeter.query.key_models import KeyRequest
 from usagemeter.schemas import CURRENT
+from usagemeter.schemas.clock import SYSTEM_CLOCK
 from usagemeter.schemas.registry import alert_schema
 from usagemeter.schemas.wire import HEADER_LEN, encode
 
@@ -236,7 +241,10 @@ def check(dsn: str, requests: int) -> None:
     body = {"client_id": "acme", "user_id": "u3", "model": "gpt-4o-mini"}
     figures = {}
     for name, ttl in (("cached", 60.0), ("uncached", 0.0)):
-        with _serving(client, BudgetCheckSettings(check_cache_ttl_s=ttl)) as url, httpx.Client(base_url=url) as http:
+        with (
+            _serving(client, BudgetCheckSettings(check_cache_ttl_s=ttl)) as (url, key),
+            httpx.Client(base_url=url, headers={"authorization": f"Bearer {key}"}) as http,
+        ):
             for _ in range(20):
                 http.post("/v1/budgets/check", json=body).raise_for_status()
             figures[name] = [_timed(lambda: http.post("/v1/budgets/check", json=body)) for _ in range(requests)]
@@ -247,15 +255,18 @@ def check(dsn: str, requests: int) -> None:
 
 
 @contextmanager
-def _serving(client: Client, settings: BudgetCheckSettings) -> Iterator[str]:
-    app = create_app(lambda: client, check_settings=settings)
+def _serving(client: Client, settings: BudgetCheckSettings) -> Iterator[tuple[str, str]]:
+    """The API over ``client`` in a thread, and a key of acme's for it (each request's key check included)."""
+    api_settings = ApiSettings()
+    app = create_app(lambda: client, check_settings=settings, settings=api_settings)
+    key = keys.create(client, key_secret(api_settings), KeyRequest(clients=["acme"]), SYSTEM_CLOCK).key
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", key
     finally:
         server.should_exit = True
         thread.join(10)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -40,8 +41,9 @@ class BudgetCheck:
         self._timeout_s = timeout_s
         self._fail_open = fail_open
         self._headers = {"Content-Type": "application/json"}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+        key = api_key or os.environ.get("USAGEMETER_API_KEY")  # a key of the client checked, or admin
+        if key:
+            self._headers["Authorization"] = f"Bearer {key}"
 
     def check_budget(
         self,
