@@ -60,7 +60,8 @@ def create_app(
     )
     store = store_session(client_provider, threading.Lock())
     secret = key_secret(settings)
-    auth.install(app, auth.Authenticator(store, secret, clock))  # before any route: they all inherit the guard
+    # before any route: they all inherit the guard
+    auth.install(app, auth.Authenticator(store, secret, clock, settings.key_cache_s))
     changed = on_budgets_changed or (lambda: None)
 
     @app.get("/healthz", openapi_extra=access(Access.PUBLIC))

@@ -28,4 +28,6 @@ def add_key_routes(app: FastAPI, store: StoreSession, secret: bytes, clock: Cloc
     @app.post("/v1/keys/revoke")
     def revoke_keys(request: RevokeRequest) -> list[KeyInfo]:
         with store() as client:
-            return keys.revoke(client, clock, key_id=request.key_id, name=request.name)
+            revoked = keys.revoke(client, clock, key_id=request.key_id, name=request.name)
+        app.state.authenticator.forget()
+        return revoked

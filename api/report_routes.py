@@ -26,6 +26,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
 
+from usagemeter.api.auth import Access, Caller, Principal, access, authorize_client
 from usagemeter.api.store_session import StoreSession
 from usagemeter.query.analytics import MAX_ROWS, run_query
 from usagemeter.query.answer import UsageAnswer
@@ -55,31 +56,36 @@ def add_report_routes(app: FastAPI, store: StoreSession) -> None:
                     ) from exc
                 raise
 
-    def answer(query: UsageQuery) -> UsageAnswer:
+    def answer(query: UsageQuery, principal: Principal) -> UsageAnswer:
+        for client_id in query.client_ids:
+            authorize_client(principal, client_id)
         if query.end_utc - query.start_utc > MAX_RANGE:
             raise HTTPException(status_code=422, detail=f"a range may be at most {MAX_RANGE.days} days long")
         with bounded() as client:
             return run_query(client, query, timeout_s=QUERY_TIMEOUT_S, max_rows=MAX_ROWS)
 
-    @app.get("/v1/reports", response_model=UsageAnswer)
+    @app.get("/v1/reports", response_model=UsageAnswer, openapi_extra=access(Access.CLIENT))
     def report(
+        principal: Caller,
         query: Annotated[UsageQuery, Depends(query_from_params)],
         format: Annotated[Format, Query(description="json (the answer), csv or jsonl (its rows).")] = "json",
     ) -> Response | UsageAnswer:
-        result = answer(query)
+        result = answer(query, principal)
         if format == "json":
             return result
         lines = csv_lines(result, result.rows) if format == "csv" else json_lines(result, result.rows)
         media = "text/csv" if format == "csv" else "application/x-ndjson"
         return PlainTextResponse("".join(lines), media_type=media, headers=_freshness_headers(result))
 
-    @app.post("/v1/reports/query")
-    def report_query(query: UsageQuery) -> UsageAnswer:
+    @app.post("/v1/reports/query", openapi_extra=access(Access.CLIENT))
+    def report_query(principal: Caller, query: UsageQuery) -> UsageAnswer:
         """The same as ``GET /v1/reports`` for a query given as JSON (a read: nothing is changed)."""
-        return answer(query)
+        return answer(query, principal)
 
-    @app.get("/v1/reports/focus")
+    @app.get("/v1/reports/focus", openapi_extra=access(Access.CLIENT))
     def focus(
+        principal: Caller,
+        *,
         client_id: Annotated[list[str], Query(min_length=1, description="Client(s) to export; repeat for several.")],
         start: datetime | None = None,
         end: datetime | None = None,
@@ -94,7 +100,7 @@ def add_report_routes(app: FastAPI, store: StoreSession) -> None:
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         first: UsageAnswer | None = None
-        for page in pages(answer, query):
+        for page in pages(lambda q: answer(q, principal), query):
             first = first or page
             writer.writerows(focus_rows(page, page.rows))
         headers = _freshness_headers(first) if first else {}

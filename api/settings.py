@@ -33,6 +33,9 @@ class ApiSettings(BaseSettings):
     max_snapshot_bytes: int = Field(
         default=64 * MIB, ge=1024, le=1024 * MIB, description="Largest price snapshot body (genai-prices' data.json)."
     )
+    key_cache_s: float = Field(
+        default=1.0, ge=0, le=60, description="A key's lookup is reused this long: a revoked key is refused within it."
+    )
     docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json (public when on).")
     key_secret: SecretStr | None = Field(
         default=None,

@@ -86,6 +86,8 @@ class BudgetCheck:
                 return answer
         except urllib.error.HTTPError as exc:
             reason = f"the budget API answered {exc.code}: {exc.read()[:300].decode(errors='replace')}"
+            if exc.code in (401, 403):  # a wrong key is a setup error, not an outage: never skip the check for it
+                raise ValueError(f"{reason}; give api_key= (or USAGEMETER_API_KEY) a key of this client") from exc
             if exc.code == 422:
                 raise ValueError(reason) from exc
         except (OSError, ValueError) as exc:

@@ -7,18 +7,17 @@ the API's reason otherwise.
 
 from __future__ import annotations
 
-import httpx
-
 from usagemeter.query.answer import UsageAnswer
-from usagemeter.query.remote import ResponseLike, call_api
+from usagemeter.query.remote import request_api
 from usagemeter.query.spec import UsageQuery
 
 
-def fetch_answer(base_url: str, query: UsageQuery, *, timeout_s: float = 60.0) -> UsageAnswer:
+def fetch_answer(
+    base_url: str, query: UsageQuery, *, timeout_s: float = 60.0, api_key: str | None = None
+) -> UsageAnswer:
+    """The answer of ``query``; ``api_key`` as ``fetch_usage``'s (default: USAGEMETER_API_KEY, then the local
+    admin key file for a loopback address)."""
     body = query.model_dump_json().encode()
-
-    def send(url: str) -> ResponseLike:
-        with httpx.Client(timeout=timeout_s) as client:
-            return client.post(url, content=body, headers={"content-type": "application/json"})
-
-    return call_api(UsageAnswer, base_url, "/v1/reports/query", send)
+    return request_api(
+        UsageAnswer, base_url, "POST", "/v1/reports/query", content=body, timeout_s=timeout_s, api_key=api_key
+    )

@@ -69,6 +69,24 @@ ENDPOINTS = (
     Endpoint("GET", "/v1/alerts/{alert_id}", "admin", ok=404),
     Endpoint("POST", "/v1/budgets/check", "client", body={"client_id": "acme"}),
     Endpoint("POST", "/v1/quote", "client", body={"client_id": "acme", "model": "gpt-4o", "input_tokens": 10}),
+    Endpoint("GET", "/v1/reports", "client", params={"client_id": "acme", "group_by": "user"}),
+    Endpoint(
+        "POST",
+        "/v1/reports/query",
+        "client",
+        body={
+            "client_ids": ["acme"],
+            "start": "2026-03-01T00:00:00Z",
+            "end": "2026-04-01T00:00:00Z",
+            "group_by": ["user", "model"],
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/v1/reports/focus",
+        "client",
+        params={"client_id": "acme", "start": "2026-03-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"},
+    ),
     Endpoint("DELETE", "/v1/budgets/{budget_id}", "admin"),  # last: the budget is gone afterwards
 )
 

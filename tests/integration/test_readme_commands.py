@@ -39,6 +39,7 @@ from tests.fixtures.kafka import KafkaBroker, keys_in_topic
 from tests.fixtures.snapshots import NEW_MODEL, with_model
 from usagemeter.local.kafka import create_topic, delete_topics
 from usagemeter.producers import UsageEmitter
+from usagemeter.query.credentials import config_dir
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -72,13 +73,23 @@ def readme_blocks() -> list[Block]:
 
 
 def readme_commands() -> list[tuple[str, str]]:
-    """(section, command) of every bash block not tested elsewhere, comments removed."""
+    """(section, command) of every bash block not tested elsewhere, as written (``$(...)`` and ``$VAR`` are
+    bash's to expand), comments removed."""
     commands: list[tuple[str, str]] = []
     for block in readme_blocks():
         if block.lang == "bash" and block.section not in TESTED_ELSEWHERE:
-            lines = (shlex.split(line, comments=True) for line in block.text.splitlines())
-            commands += [(block.section, shlex.join(words)) for words in lines if words]
+            lines = [line for line in block.text.splitlines() if shlex.split(line, comments=True)]
+            commands += [(block.section, without_comment(line)) for line in lines]
     return commands
+
+
+def without_comment(line: str) -> str:
+    """The line up to its comment: the first `` #`` outside quotes (where shlex's comment handling cuts)."""
+    words = shlex.split(line, comments=True)
+    for cut in (found.start() for found in re.finditer(r"\s#", line)):
+        if shlex.split(line[:cut]) == words:
+            return line[:cut].strip()
+    return line.strip()
 
 
 def subcommand(command: str) -> tuple[str, ...]:
@@ -319,8 +330,10 @@ def test_readme_commands_and_examples(workdir: tuple[Path, dict[str, str]], kafk
     assert all(DEFAULT_BROKER in code for code in examples if "UsageEmitter(" in code)
     failures: list[str] = []
 
-    def run(what: str, args: list[str]) -> str:
-        done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    def run(what: str, args: list[str], extra_env: dict[str, str] | None = None) -> str:
+        done = subprocess.run(
+            args, cwd=cwd, env={**env, **(extra_env or {})}, capture_output=True, text=True, timeout=120, check=False
+        )
         print(f"$ {what}\n{done.stdout}{done.stderr}")  # the transcript, shown with -s or on failure
         if done.returncode != 0 or "Traceback" in done.stderr:
             failures.append(f"{what}: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -341,7 +354,9 @@ def test_readme_commands_and_examples(workdir: tuple[Path, dict[str, str]], kafk
         script = code.replace(DEFAULT_BROKER, env["USAGEMETER_KAFKA_BOOTSTRAP_SERVERS"])
         script = script.replace(DEFAULT_API, env["USAGEMETER_API_URL"])
         before = messages_in(env["USAGEMETER_KAFKA_BOOTSTRAP_SERVERS"], DEFAULT_TOPIC)
-        output = " ".join(run(f"python example:\n{code}", [".venv/bin/python", "-c", script]).split())
+        # A service is given its key in USAGEMETER_API_KEY (the README's examples say so); here, serve's admin key.
+        key = {"USAGEMETER_API_KEY": (config_dir() / "admin.key").read_text().strip()}
+        output = " ".join(run(f"python example:\n{code}", [".venv/bin/python", "-c", script], key).split())
         for text in expected_output(code):
             if f" {text} " not in f" {output} ":
                 failures.append(f"python example prints {output!r}, the README says {text!r}:\n{code}")

@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from tests.fixtures.api import api_client, api_settings, make_key
 from tests.fixtures.staging import event, stage
 from tests.focus_rules import problems
 from usagemeter.api import create_app
@@ -44,7 +45,8 @@ def events(clickhouse: Client) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def api(clickhouse: Client, events: list[dict[str, Any]]) -> TestClient:
-    return TestClient(create_app(lambda: clickhouse))
+    app = create_app(lambda: clickhouse, settings=api_settings())
+    return api_client(app, make_key(clickhouse, clients=["acme", "globex"]))
 
 
 def _at(record: dict[str, Any]) -> datetime:
