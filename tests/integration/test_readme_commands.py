@@ -39,7 +39,6 @@ from tests.fixtures.kafka import KafkaBroker, keys_in_topic
 from tests.fixtures.snapshots import NEW_MODEL, with_model
 from usagemeter.local.kafka import create_topic, delete_topics
 from usagemeter.producers import UsageEmitter
-from usagemeter.query.credentials import config_dir
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -123,6 +122,11 @@ def expected_output(code: str) -> list[str]:
     return expected
 
 
+def admin_key_file(env: dict[str, str]) -> str:
+    """Where ``serve`` writes its local admin key in the test's environment."""
+    return str(Path(env["XDG_CONFIG_HOME"]) / "usagemeter" / "admin.key")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -149,7 +153,7 @@ def workdir(
         "USAGEMETER_CLICKHOUSE_DSN": f"chdb:///{tmp_path / 'store'}",
         "USAGEMETER_API_PORT": str(api_port),
         "USAGEMETER_API_URL": f"http://127.0.0.1:{api_port}",
-        "USAGEMETER_API_KEY_FILE": str(tmp_path / "config" / "admin.key"),  # serve writes it, the rest read it
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # serve writes usagemeter/admin.key there, the rest read it
     }
     made = []
     admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
@@ -206,7 +210,7 @@ def seed(env: dict[str, str], server: subprocess.Popen[str]) -> None:
     api = env["USAGEMETER_API_URL"]
 
     def aggregated() -> bool:
-        report = get_json(f"{api}/v1/usage?client_id=acme&period=month&tz=UTC", env["USAGEMETER_API_KEY_FILE"])
+        report = get_json(f"{api}/v1/usage?client_id=acme&period=month&tz=UTC", admin_key_file(env))
         return isinstance(report, dict) and report["total_requests"] == 3
 
     wait_for("usage of acme's 3 events", aggregated, server)
@@ -355,7 +359,7 @@ def test_readme_commands_and_examples(workdir: tuple[Path, dict[str, str]], kafk
         script = script.replace(DEFAULT_API, env["USAGEMETER_API_URL"])
         before = messages_in(env["USAGEMETER_KAFKA_BOOTSTRAP_SERVERS"], DEFAULT_TOPIC)
         # A service is given its key in USAGEMETER_API_KEY (the README's examples say so); here, serve's admin key.
-        key = {"USAGEMETER_API_KEY": (config_dir() / "admin.key").read_text().strip()}
+        key = {"USAGEMETER_API_KEY": Path(admin_key_file(env)).read_text().strip()}
         output = " ".join(run(f"python example:\n{code}", [".venv/bin/python", "-c", script], key).split())
         for text in expected_output(code):
             if f" {text} " not in f" {output} ":
