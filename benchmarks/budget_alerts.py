@@ -49,6 +49,7 @@ from usagemeter.budgets.watcher import BudgetWatcher
 from usagemeter.consumers import migrations, pipeline
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
 from usagemeter.consumers.store import connect
+from usagemeter.consumers.writer import WriteResult
 from usagemeter.local.kafka import LocalKafka, create_topic
 from usagemeter.pricing import pricebook
 from usagemeter.query.key_models import KeyRequest
@@ -120,9 +121,13 @@ def _latency(bootstrap: str, dsn: str, rate: int, seconds: float, step: int, wai
     )
     kafka = KafkaSettings(bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq", group_id="bench")
     watcher = BudgetWatcher(connect(settings), connect(settings), AlertSettings(topic=alerts), kafka).start()
-    worker = pipeline.build_worker(
-        kafka, WorkerSettings(max_batch_wait_s=wait_s), connect(settings), on_flush=lambda _r: watcher.flushed()
-    )
+    flushes: list[tuple[float, int]] = []  # (when, events in the aggregates by then)
+
+    def flushed(result: WriteResult) -> None:
+        flushes.append((time.perf_counter(), (flushes[-1][1] if flushes else 0) + result.inserted))
+        watcher.flushed()
+
+    worker = pipeline.build_worker(kafka, WorkerSettings(max_batch_wait_s=wait_s), connect(settings), on_flush=flushed)
     stop = threading.Event()
     running = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     running.start()
@@ -137,10 +142,16 @@ def _latency(bootstrap: str, dsn: str, rate: int, seconds: float, step: int, wai
     stop.set()
     running.join(30)
     watcher.stop()
-    samples = [arrivals[f"abs:{level}"] - produced[level - 1] for level in levels if f"abs:{level}" in arrivals]
-    print(f"latency: {total:,} events at {rate:,}/s, {len(levels)} crossings, {len(samples)} alerted; "
+    alerted = [level for level in levels if f"abs:{level}" in arrivals]
+    samples = [arrivals[f"abs:{level}"] - produced[level - 1] for level in alerted]
+    visible = [next(at for at, count in flushes if count >= level) for level in alerted]
+    ingest = [seen - produced[level - 1] for seen, level in zip(visible, alerted, strict=True)]
+    alerting = [arrivals[f"abs:{level}"] - seen for seen, level in zip(visible, alerted, strict=True)]
+    print(f"latency: {total:,} events at {rate:,}/s, {len(levels)} crossings, {len(alerted)} alerted; "
           f"max_batch_wait_s={wait_s}")  # fmt: skip
     print(summary("event produced -> alert on topic", samples))
+    print(summary("  of which produced -> committed", ingest))
+    print(summary("  of which committed -> on topic", alerting))
     print(f"{'flush interval (baseline)':>34}: {wait_s * 1000:8.2f} ms")
 
 
@@ -201,7 +212,7 @@ def evaluation(dsn: str, budgets: int, clients: int, events: int, touched: int, 
     evaluator.evaluate("all")
     flush_times, touched_times, sweep_times, counts = [], [], [], []
     for r in range(rounds):
-        block = [record(f"c{(r * touched + j) % clients}", now_us, j % 40, j) for j in range(5_000)]
+        block = [record(f"c{(r * touched + j % touched) % clients}", now_us, j % 40, j) for j in range(5_000)]
         started = time.perf_counter()
         _stage(client, block)
         flush_times.append(time.perf_counter() - started)

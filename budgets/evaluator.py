@@ -35,7 +35,7 @@ from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock, utc_datetime
 
 log = logging.getLogger("usagemeter.alerts")
 
-TOUCH_MARGIN: Final = timedelta(seconds=10)
+TOUCH_MARGIN: Final = timedelta(seconds=3)
 RECENT: Final = timedelta(hours=1)
 _LEDGER_HORIZON: Final = timedelta(days=400)
 """Ledger rows of periods that started this long ago are still read: a year-long rolling period fits."""
