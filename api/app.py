@@ -28,7 +28,9 @@ from usagemeter.api.local_admin import key_secret
 from usagemeter.api.pricing_routes import add_pricing_routes
 from usagemeter.api.report_routes import add_report_routes
 from usagemeter.api.settings import ApiSettings
+from usagemeter.api.shape_routes import add_shape_routes
 from usagemeter.api.store_session import ClientProvider, store_session
+from usagemeter.api.view_routes import add_view_routes
 from usagemeter.budgets.check import BudgetChecker
 from usagemeter.budgets.settings import BudgetCheckSettings
 from usagemeter.query.models import UsageReport
@@ -96,6 +98,8 @@ def create_app(
 
     add_pricing_routes(app, store, changed)
     add_report_routes(app, store)
+    add_view_routes(app, store, changed)
+    add_shape_routes(app, store, clock)
     add_budget_routes(app, store, BudgetChecker(client_provider(), check_settings, clock=clock), changed)
     add_key_routes(app, store, secret, clock)
     auth.check_routes(app)

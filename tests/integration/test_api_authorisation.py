@@ -87,6 +87,11 @@ ENDPOINTS = (
         "client",
         params={"client_id": "acme", "start": "2026-03-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"},
     ),
+    Endpoint("POST", "/v1/views/rebuild", "admin", body={"tables": ["usage_15m_by_dims"]}),
+    Endpoint("GET", "/v1/clients/{client_id}/stats", "client", params={"user_id": "acme-only-user"}),
+    Endpoint("GET", "/v1/clients/{client_id}/activity", "client"),
+    Endpoint("GET", "/v1/clients/{client_id}/requests/{request_id}", "client", ok=404),
+    Endpoint("GET", "/v1/clients/{client_id}/rates", "client"),
     Endpoint("DELETE", "/v1/budgets/{budget_id}", "admin"),  # last: the budget is gone afterwards
 )
 
@@ -165,7 +170,7 @@ def test_matrix(
     body = endpoint.body
     response = api.request(
         endpoint.method,
-        endpoint.path.format(budget_id=budget_id, alert_id="a_no_such_alert"),
+        endpoint.path.format(budget_id=budget_id, alert_id="a_no_such_alert", client_id="acme", request_id="nothing"),
         params=endpoint.params,
         content=body if isinstance(body, bytes) else None,
         json=body if not isinstance(body, bytes) else None,
