@@ -40,6 +40,7 @@ _STATIC: Final = {
     "uplot.LICENSE": "text/plain",
     "dashboard.js": "text/javascript",
     "dashboard.css": "text/css",
+    "favicon.svg": "image/svg+xml",
 }
 _HEADERS: Final = {
     # the page runs only its own files: data reaches the script as JSON blocks, never as inline code

@@ -72,6 +72,7 @@ def page(title: str, body: str, *, nav: str = "") -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(title)} · usagemeter</title>
+<link rel="icon" href="/dashboard/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/dashboard/static/uplot.min.css">
 <link rel="stylesheet" href="/dashboard/static/dashboard.css">
 </head><body><header><strong>usagemeter</strong>{nav}</header><main>{body}</main>

@@ -80,7 +80,8 @@ def _filters(ov: Overview) -> str:
 <label>zone<input name="tz" value="{e(view.tz)}"></label>{fields}
 <label>label<input name="label" value="{e(view.label)}" placeholder="key=value"></label>
 <button type="submit">Apply</button></form>
-<p class="range" data-test="range">{e(when(ov.start, view.tz))} &ndash; {e(when(ov.end, view.tz))} ({e(view.tz)}),
+<p class="range" data-test="range" data-start="{e(ov.start.isoformat())}"
+ data-end="{e(ov.end.isoformat())}">{e(when(ov.start, view.tz))} &ndash; {e(when(ov.end, view.tz))} ({e(view.tz)}),
 buckets of one {e(view.bucket)}; clients: <span data-test="clients">{e(", ".join(ov.clients) or "none")}</span></p>"""
 
 
@@ -197,8 +198,6 @@ def _kinds(total: Measures) -> str:
 
 def _errors(ov: Overview) -> str:
     panel = ov.errors
-    if panel.answer is None:
-        return f'<section><h2>Errors</h2><p class="note">{e(panel.note)}</p></section>'
     rows = [
         (
             e(r.group["status"]),
@@ -206,18 +205,23 @@ def _errors(ov: Overview) -> str:
             e(r.group["model"]),
             f'<span data-value="{r.events}">{count(r.events)}</span>',
         )
-        for r in panel.answer.rows
+        for r in (panel.answer.rows if panel.answer else [])
     ]
     errors = table(
         ["status", "service", "model", "calls"], rows, test_id="errors", empty="no failed calls in this range"
     )
+    if panel.answer is None:
+        errors = f'<p class="note" data-test="errors">{e(panel.note)}</p>'
     if ov.dead_letters is None:
         letters = f'<p class="note" data-test="dead-letters">{e(ov.dead_letter_note)}</p>'
     else:
         items = sorted(ov.dead_letters.items(), key=lambda kv: -kv[1])
         letters = table(
             ["reason", "dead letters"],
-            [(e(reason), f'<span data-value="{n}">{count(n)}</span>') for reason, n in items],
+            [
+                (f'<span data-group="{e(reason)}">{e(reason)}</span>', f'<span data-value="{n}">{count(n)}</span>')
+                for reason, n in items
+            ],
             test_id="dead-letters",
             empty="no dead letters",
         )
