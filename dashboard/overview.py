@@ -21,7 +21,7 @@ from usagemeter.dashboard.view import Scope, View
 from usagemeter.query.analytics import run_query
 from usagemeter.query.answer import Freshness, Measures, UsageAnswer
 from usagemeter.query.price_book import known_clients
-from usagemeter.query.spec import Filter, UsageQuery
+from usagemeter.query.spec import Filter, OrderBy, UsageQuery
 from usagemeter.query.unknown import UnknownModel, unknown_models
 
 DeadLetterCounts = Callable[[], Mapping[str, int]]
@@ -108,6 +108,7 @@ def overview(
         shift: timedelta = timedelta(0),
         extra: list[Filter] | None = None,
         top: int | None = TOP,
+        order_by: OrderBy = "cost",
     ) -> Panel:
         try:
             query = UsageQuery(
@@ -119,6 +120,7 @@ def overview(
                 group_by=group_by,
                 filters=[*view.filters(), *(extra or [])],
                 top=top if group_by else None,
+                order_by=order_by,
                 limit=100_000,
             )
             return Panel(run_query(client, query, timeout_s=TIMEOUT_S, now=now))
@@ -141,7 +143,7 @@ def overview(
         previous=ask([], shift=end - start),
         top_users=ask(["user"], top=10),
         top_models=ask(["model"], top=10),
-        errors=ask(["status", "service", "model"], extra=[_NOT_OK], top=20),
+        errors=ask(["status", "service", "model"], extra=[_NOT_OK], top=12, order_by="requests"),
         budgets=budgets,
         alerts=alerts,
         unknown=unknown_models(client) if scope.admin else None,

@@ -16,6 +16,7 @@ from clickhouse_connect.driver.client import Client
 from usagemeter.dashboard.html import change, count, e, json_script, money, page, table, when
 from usagemeter.dashboard.overview import DeadLetterCounts, Overview, Panel, overview
 from usagemeter.dashboard.view import FILTER_FIELDS, RANGES, PriceView, Scope, View
+from usagemeter.pricing.columns import BOOK_END, BOOK_START
 from usagemeter.query.answer import Measures, UsageAnswer
 from usagemeter.query.price_book import book_in_force, book_versions, contracts_in_force
 
@@ -148,7 +149,8 @@ def _series(answer: UsageAnswer, dimension: str) -> dict[str, object]:
         values = groups.setdefault(row.group[dimension], [0.0] * len(starts))
         values[index[row.start]] += float(row.cost.total)
     ordered = sorted(groups.items(), key=lambda kv: -sum(kv[1]))
-    return {"x": [int(s.timestamp()) for s in starts], "series": [{"label": k, "values": v} for k, v in ordered]}
+    series = [{"label": k or "(none)", "values": v} for k, v in ordered]
+    return {"x": [int(s.timestamp()) for s in starts], "series": series}
 
 
 def _group_totals(answer: UsageAnswer, dimension: str) -> dict[str, Decimal]:
@@ -262,7 +264,7 @@ def _budgets(ov: Overview) -> str:
     )
     alert_rows = [
         (
-            e(when(record.alert.period_start, tz)),
+            e(when(record.alert.created_at, tz)),
             e(record.alert.name or record.alert.budget_id),
             e(record.alert.kind),
             e(", ".join(record.alert.thresholds)),
@@ -272,7 +274,7 @@ def _budgets(ov: Overview) -> str:
         for record in ov.alerts
     ]
     alerts = table(
-        ["period", "budget", "kind", "thresholds", "spend", "delivery"],
+        ["at", "budget", "kind", "thresholds", "spend", "delivery"],
         alert_rows,
         test_id="alerts",
         empty="no alerts in 30 days",
@@ -325,7 +327,7 @@ def render_prices(client: Client, view: PriceView, scope: Scope, now: datetime) 
                 _price(r.prices.get(k))
                 for k in ("input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok", "requests_kcount")
             ),
-            f"{e(r.valid_from.date())} &ndash; {e(r.valid_to.date())}",
+            _validity(r.valid_from, r.valid_to),
         )
         for r in book_in_force(client, at, search=view.search)
     ]
@@ -376,6 +378,13 @@ def render_prices(client: Client, view: PriceView, scope: Scope, now: datetime) 
         f"<section><h2>Contracts</h2>{contracts}</section><section><h2>Book versions</h2>{versions}</section>"
     )
     return page("Prices", body, nav=nav(scope))
+
+
+def _validity(start: datetime, end: datetime) -> str:
+    """The book's open ends (1970, 2106) shown as none: "always", "from 2026-10-19", "until ..."."""
+    since = "" if start.year <= BOOK_START.year else f"from {start.date()}"
+    until = "" if end.year >= BOOK_END.year else f"until {end.date()}"
+    return e(" ".join(filter(None, (since, until))) or "always")
 
 
 def _price(value: Decimal | None) -> str:
