@@ -99,7 +99,7 @@ def panel_rows(
     # $__timeFilter includes its end: one second before END keeps the bucket starting at END out
     sql = substitute(panel["targets"][0]["rawSql"], start=START, end=end - timedelta(seconds=1), interval_s=interval_s,
                      tz=tz, values=values)  # fmt: skip
-    return list(store.query(sql).result_rows)
+    return [tuple(row) for row in store.query(sql).result_rows]
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Asia/Kathmandu"])
