@@ -22,28 +22,19 @@ from typing import Any
 import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
-from pydantic import SecretStr
 
 from tests.fixtures.api import api_settings, make_key, running_api
 from tests.fixtures.browser import SCREENSHOTS, Browser
+from tests.fixtures.budgets import crossed_budget
+from tests.fixtures.clickhouse import priced_store
 from tests.fixtures.kafka import KafkaBroker
 from tests.fixtures.workers import run_until
 from usagemeter.api import create_app
-from usagemeter.budgets.channels import Senders
-from usagemeter.budgets.dispatch import Dispatcher
-from usagemeter.budgets.evaluator import Evaluator
-from usagemeter.budgets.ledger import AlertLedger
-from usagemeter.budgets.manage import create
 from usagemeter.budgets.model import BudgetSpec, LogChannel, Scope
-from usagemeter.budgets.settings import AlertSettings
-from usagemeter.budgets.store import BudgetStore
-from usagemeter.consumers import migrations
 from usagemeter.consumers.pipeline import build_worker
-from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
-from usagemeter.consumers.store import connect
+from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.dashboard.dead_letters import dead_letter_reasons
 from usagemeter.local.kafka import create_topic, delete_topics
-from usagemeter.pricing import pricebook
 from usagemeter.producers import UsageEmitter
 from usagemeter.producers.simulation import simulated_calls
 
@@ -66,22 +57,24 @@ class Site:
 @pytest.fixture(scope="module")
 def site(chdb_dsn: str, kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """One store filled through the pipeline, served by the API on a free port, for the whole module."""
-    settings = ClickHouseSettings(dsn=chdb_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
-    client = connect(settings)
-    migrations.apply(client)
-    pricebook.load(client)
+    with priced_store(chdb_dsn) as client:
+        yield from _served(client, kafka_broker, tmp_path_factory.mktemp("spool"))
+
+
+def _served(client: Client, kafka_broker: KafkaBroker, spool: Path) -> Iterator[Site]:
     topic, dlq = f"test-{uuid.uuid4().hex[:12]}", f"test-{uuid.uuid4().hex[:12]}"
     create_topic(kafka_broker.bootstrap_servers, topic, 2)
     create_topic(kafka_broker.bootstrap_servers, dlq, 1)
     kafka = KafkaSettings(bootstrap_servers=kafka_broker.bootstrap_servers, topic=topic, dlq_topic=dlq,
                           group_id=f"g-{topic}")  # fmt: skip
     try:
-        _emit(kafka, tmp_path_factory.mktemp("spool"))
+        _emit(kafka, spool)
         worker = build_worker(kafka, WorkerSettings(max_batch_rows=2_000, max_batch_wait_s=0.2), client)
         total = EVENTS + len(INVALID) + 1
         run_until(worker, lambda: worker.totals["inserted"] + worker.totals["dead_lettered"] >= total, 120, join_s=60)
         assert worker.totals["dead_lettered"] == len(INVALID)
-        _budget_with_an_alert(client, kafka)
+        crossed_budget(client, BudgetSpec(name="acme-monthly", scope=Scope(client_id="acme"), limit=Decimal("0.5"),
+                                          channels=(LogChannel(),)))  # fmt: skip
         keys = {name: make_key(client, **request) for name, request in
                 (("admin", {"admin": True}), ("acme", {"clients": ["acme"]}))}  # fmt: skip
         app = create_app(lambda: client, settings=api_settings(), dead_letters=dead_letter_reasons(kafka))
@@ -89,7 +82,6 @@ def site(chdb_dsn: str, kafka_broker: KafkaBroker, tmp_path_factory: pytest.Temp
             yield Site(url, keys)
     finally:
         delete_topics(kafka_broker.bootstrap_servers, [topic, dlq])
-        client.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC", parameters={"db": settings.database})
 
 
 def _emit(kafka: KafkaSettings, spool: Path) -> None:
@@ -101,20 +93,6 @@ def _emit(kafka: KafkaSettings, spool: Path) -> None:
         for bad in INVALID:
             meter.emit(**bad)  # type: ignore[arg-type]
         assert meter.flush(30) == 0
-
-
-def _budget_with_an_alert(client: Client, kafka: KafkaSettings) -> None:
-    """acme's monthly budget of $0.50, crossed: the evaluator writes the alert, the dispatcher logs it."""
-    create(client, BudgetSpec(name="acme-monthly", scope=Scope(client_id="acme"), limit=Decimal("0.5"),
-                              channels=(LogChannel(),)))  # fmt: skip
-    evaluator = Evaluator(client)
-    evaluator.reload()
-    alerts = evaluator.evaluate("all").alerts
-    assert alerts, "the budget was not crossed: raise EVENTS or lower the limit"
-    alert_settings = AlertSettings(webhook_secret=SecretStr("a secret for tests only"))
-    dispatcher = Dispatcher(AlertLedger(client), BudgetStore(client), Senders(alert_settings, kafka), alert_settings)
-    dispatcher.add(alerts)
-    dispatcher.run_due()
 
 
 def sign_in(browser: Browser, site: Site, key: str, path: str) -> None:

@@ -8,7 +8,6 @@ is known; the browser test (``test_dashboard_browser.py``) runs the pipeline for
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,14 +18,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.fixtures.api import BASE_URL, api_client, api_settings, make_key
+from tests.fixtures.clickhouse import priced_store
 from tests.fixtures.clock import ManualClock
 from usagemeter.api import create_app
 from usagemeter.api.auth import SESSION_COOKIE
-from usagemeter.consumers import migrations
-from usagemeter.consumers.settings import ClickHouseSettings
-from usagemeter.consumers.store import connect
 from usagemeter.dashboard.view import View
-from usagemeter.pricing import pricebook
 
 pytestmark = pytest.mark.clickhouse
 
@@ -38,10 +34,13 @@ COLUMNS = ["client_id", "bucket", "user_id", "provider", "model", "events", "req
 
 @pytest.fixture(scope="module")
 def store(chdb_dsn: str) -> Iterator[Client]:
-    settings = ClickHouseSettings(dsn=chdb_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
-    client = connect(settings)
-    migrations.apply(client)
-    pricebook.load(client)
+    with priced_store(chdb_dsn) as client:
+        _fill(client)
+        yield client
+
+
+def _fill(client: Client) -> None:
+    """acme's and globex's usage of today and of a week ago, an override and contracts in force since June."""
     rows = [
         ["acme", BUCKET, "alice", "openai", "gpt-4o-mini", 3, 3, 300, Decimal("1.25")],
         ["acme", BUCKET, "bob", "openai", HOSTILE, 1, 1, 10, Decimal("0.5")],
@@ -56,8 +55,6 @@ def store(chdb_dsn: str) -> Iterator[Client]:
                   settings={"async_insert": 0})  # fmt: skip
     contracts = [[1, c, "openai", "*", *in_force, Decimal("0.8"), "test"] for c in ("acme", "globex")]
     client.insert("contract_source", contracts, settings={"async_insert": 0})
-    yield client
-    client.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC", parameters={"db": settings.database})
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,21 +19,11 @@ from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
-from pydantic import SecretStr
 
+from tests.fixtures.budgets import crossed_budget
+from tests.fixtures.clickhouse import priced_store
 from tests.fixtures.staging import event, stage
-from usagemeter.budgets.channels import Senders
-from usagemeter.budgets.dispatch import Dispatcher
-from usagemeter.budgets.evaluator import Evaluator
-from usagemeter.budgets.ledger import AlertLedger
-from usagemeter.budgets.manage import create
 from usagemeter.budgets.model import BudgetSpec, LogChannel, Scope
-from usagemeter.budgets.settings import AlertSettings
-from usagemeter.budgets.store import BudgetStore
-from usagemeter.consumers import migrations
-from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings
-from usagemeter.consumers.store import connect
-from usagemeter.pricing import pricebook
 from usagemeter.query.analytics import run_query
 from usagemeter.query.spec import UsageQuery
 
@@ -66,29 +55,17 @@ def substitute(
 @pytest.fixture(scope="module")
 def store(chdb_dsn: str) -> Iterator[Client]:
     """Two days of two clients' events through the real views, a crossed budget and its delivered alert."""
-    settings = ClickHouseSettings(dsn=chdb_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
-    client = connect(settings)
-    migrations.apply(client)
-    pricebook.load(client)
-    events = [
-        event(provider, model, START + timedelta(minutes=37 * i), client_id=CLIENTS[i % 2], user_id=f"u{i % 5}",
-              service="chat-api", input_tokens=1000 + i, output_tokens=300, cache_read_tokens=200,
-              status="error" if i % 17 == 0 else "ok")
-        for i in range(75) for provider, model in [MODELS[i % 3]]
-    ]  # fmt: skip
-    stage(client, events)
-    create(client, BudgetSpec(name="acme-daily", scope=Scope(client_id="acme"), period="day", limit=Decimal("0.005"),
-                              channels=(LogChannel(),)))  # fmt: skip
-    evaluator = Evaluator(client)
-    evaluator.reload()
-    alerts = evaluator.evaluate("all").alerts
-    alert_settings = AlertSettings(webhook_secret=SecretStr("a secret for tests only"))
-    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:1")
-    dispatcher = Dispatcher(AlertLedger(client), BudgetStore(client), Senders(alert_settings, kafka), alert_settings)
-    dispatcher.add(alerts)
-    dispatcher.run_due()
-    yield client
-    client.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC", parameters={"db": settings.database})
+    with priced_store(chdb_dsn) as client:
+        events = [
+            event(provider, model, START + timedelta(minutes=37 * i), client_id=CLIENTS[i % 2], user_id=f"u{i % 5}",
+                  service="chat-api", input_tokens=1000 + i, output_tokens=300, cache_read_tokens=200,
+                  status="error" if i % 17 == 0 else "ok")
+            for i in range(75) for provider, model in [MODELS[i % 3]]
+        ]  # fmt: skip
+        stage(client, events)
+        crossed_budget(client, BudgetSpec(name="acme-daily", scope=Scope(client_id="acme"), period="day",
+                                          limit=Decimal("0.005"), channels=(LogChannel(),)))  # fmt: skip
+        yield client
 
 
 def panel_rows(
