@@ -169,3 +169,12 @@ def test_a_view_url_keeps_only_what_differs_from_the_defaults() -> None:
 def test_an_api_client_with_a_header_key_sees_the_same_page(app: FastAPI, acme_key: str) -> None:
     page = api_client(app, acme_key).get("/dashboard", params={"range": "1d"}).text
     assert value(page, "total-cost") == Decimal("1.75")
+
+
+def test_an_empty_store_shows_empty_panels(clickhouse: Client) -> None:
+    app = create_app(lambda: clickhouse, settings=api_settings())
+    admin = api_client(app, make_key(clickhouse, admin=True))
+    page = admin.get("/dashboard")
+    assert page.status_code == 200 and "no client has usage yet" in page.text
+    prices = admin.get("/dashboard/prices")
+    assert prices.status_code == 200 and "no book loaded" in prices.text
