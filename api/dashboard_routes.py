@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from usagemeter.api.auth import COOKIE_PATH, SESSION_COOKIE, Access, Caller, Principal, access
 from usagemeter.api.store_session import StoreSession
 from usagemeter.dashboard import PriceView, Scope, View, render_overview, render_prices
-from usagemeter.dashboard.overview import DeadLetterCounts
+from usagemeter.dashboard.overview import DeadLetterCounts, dead_letters_for
 from usagemeter.dashboard.pages import render_error, render_login
 from usagemeter.query.spec import explain
 from usagemeter.schemas.clock import Clock, utc_datetime
@@ -59,9 +59,11 @@ def add_dashboard_routes(
 
     @app.get("/dashboard", openapi_extra=access(Access.CLIENT), response_class=HTMLResponse)
     def dashboard(principal: Caller, view: Annotated[View, Depends(_view)]) -> HTMLResponse:
+        scope = _scope(principal)
+        letters = dead_letters_for(scope, dead_letters)  # Kafka, read before taking the store's session
         with store() as client:
             try:
-                body = render_overview(client, view, _scope(principal), _now(clock), dead_letters)
+                body = render_overview(client, view, scope, _now(clock), letters)
             except PermissionError as exc:
                 return html(render_error(403, str(exc)), 403)
         return html(body)

@@ -35,6 +35,17 @@ _NOT_OK: Final = Filter(dimension="status", op="not_in", values=["ok"])
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetters:
+    """Dead letters by reason, or why the page has none to show."""
+
+    counts: Mapping[str, int] | None
+    note: str = ""
+
+
+NO_DEAD_LETTERS: Final = DeadLetters(None, "no dead-letter topic is configured for this API")
+
+
+@dataclass(frozen=True, slots=True)
 class Panel:
     """A panel's answer, or why the view's filters leave it without one."""
 
@@ -75,8 +86,7 @@ class Overview:
     alerts: list[manage.AlertRecord] = field(default_factory=list)
     unknown: list[UnknownModel] | None = None
     """Unknown models of the whole store: shown to admins only (the table has no client column)."""
-    dead_letters: Mapping[str, int] | None = None
-    dead_letter_note: str = ""
+    dead_letters: DeadLetters = NO_DEAD_LETTERS
 
     @property
     def freshness(self) -> Freshness | None:
@@ -88,9 +98,10 @@ class Overview:
 
 
 def overview(
-    client: Client, view: View, scope: Scope, now: datetime, dead_letters: DeadLetterCounts | None = None
+    client: Client, view: View, scope: Scope, now: datetime, letters: DeadLetters = NO_DEAD_LETTERS
 ) -> Overview:
-    """Every panel of ``view`` for a reader of ``scope``; a ``PermissionError`` for a client outside it."""
+    """Every panel of ``view`` for a reader of ``scope``; a ``PermissionError`` for a client outside it.
+    ``letters`` come from ``dead_letters_for`` (read apart: they are not in the store)."""
     choices = known_clients(client) if scope.admin else sorted(scope.clients)
     if view.client and not scope.may_read(view.client):
         raise PermissionError(f"this key may not read client {view.client!r}")
@@ -130,7 +141,6 @@ def overview(
     budgets = _budgets(client, clients, now)
     ids = {line.status.budget.budget_id for line in budgets}
     alerts = [a for a in manage.alerts(client, days=ALERT_DAYS, limit=1000) if a.alert.budget_id in ids][:20]
-    letters, letter_note = _dead_letters(scope, dead_letters)
     return Overview(
         view=view,
         clients=clients,
@@ -148,7 +158,6 @@ def overview(
         alerts=alerts,
         unknown=unknown_models(client) if scope.admin else None,
         dead_letters=letters,
-        dead_letter_note=letter_note,
     )
 
 
@@ -170,13 +179,14 @@ def _projected(status: BudgetStatus, now: datetime) -> Decimal | None:
     return (status.spend * Decimal(length) / Decimal(elapsed)).quantize(Decimal("0.01"))
 
 
-def _dead_letters(scope: Scope, source: DeadLetterCounts | None) -> tuple[Mapping[str, int] | None, str]:
-    """Dead letters carry no trusted client (many are unreadable), so only admins see them."""
+def dead_letters_for(scope: Scope, source: DeadLetterCounts | None) -> DeadLetters:
+    """Dead letters carry no trusted client (many are unreadable), so only admins see them. Call it before
+    taking the store's session: reading Kafka must not hold the API's one store session."""
     if not scope.admin:
-        return None, "dead letters are shown to admin keys only: a dead letter may not name its client"
+        return DeadLetters(None, "dead letters are shown to admin keys only: a dead letter may not name its client")
     if source is None:
-        return None, "no dead-letter topic is configured for this API"
+        return NO_DEAD_LETTERS
     try:
-        return source(), ""
+        return DeadLetters(source())
     except Exception as exc:  # Kafka down must not take the page down: the reason is shown instead
-        return None, f"the dead-letter topic cannot be read: {exc}"
+        return DeadLetters(None, f"the dead-letter topic cannot be read: {exc}")

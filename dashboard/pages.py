@@ -14,10 +14,10 @@ from typing import Final
 from clickhouse_connect.driver.client import Client
 
 from usagemeter.dashboard.html import change, count, e, json_script, money, page, table, when
-from usagemeter.dashboard.overview import DeadLetterCounts, Overview, Panel, overview
+from usagemeter.dashboard.overview import NO_DEAD_LETTERS, DeadLetters, Overview, Panel, overview
 from usagemeter.dashboard.view import FILTER_FIELDS, RANGES, PriceView, Scope, View
 from usagemeter.pricing.columns import BOOK_END, BOOK_START
-from usagemeter.query.answer import Measures, UsageAnswer
+from usagemeter.query.answer import OTHER, Measures, UsageAnswer
 from usagemeter.query.price_book import book_in_force, book_versions, contracts_in_force
 
 _KINDS: Final = (
@@ -42,10 +42,10 @@ def nav(scope: Scope, view: View | None = None) -> str:
 
 
 def render_overview(
-    client: Client, view: View, scope: Scope, now: datetime, dead_letters: DeadLetterCounts | None = None
+    client: Client, view: View, scope: Scope, now: datetime, letters: DeadLetters = NO_DEAD_LETTERS
 ) -> str:
     """The overview page of ``view`` as ``scope`` may see it (``PermissionError`` for a client outside it)."""
-    ov = overview(client, view, scope, now, dead_letters)
+    ov = overview(client, view, scope, now, letters)
     body = "".join(
         (
             _filters(ov),
@@ -72,8 +72,11 @@ def _filters(ov: Overview) -> str:
         f'<option value="{e(c)}"{" selected" if c == view.client else ""}>{e(c)}</option>' for c in ov.choices
     )
     ranges = "".join(f'<option value="{r}"{" selected" if r == view.range else ""}>last {r}</option>' for r in RANGES)
+    known = _known_values(ov)
     fields = "".join(
-        f'<label>{name}<input name="{name}" value="{e(getattr(view, name))}"></label>' for name in FILTER_FIELDS
+        f'<label>{name}<input name="{name}" value="{e(getattr(view, name))}" list="known-{name}"></label>'
+        f"{_datalist(f'known-{name}', known[name])}"
+        for name in FILTER_FIELDS
     )
     return f"""<form class="filters" method="get" action="/dashboard" data-test="filters">
 <label>client<select name="client"><option value="">all ({len(ov.choices)})</option>{options}</select></label>
@@ -84,6 +87,21 @@ def _filters(ov: Overview) -> str:
 <p class="range" data-test="range" data-start="{e(ov.start.isoformat())}"
  data-end="{e(ov.end.isoformat())}">{e(when(ov.start, view.tz))} &ndash; {e(when(ov.end, view.tz))} ({e(view.tz)}),
 buckets of one {e(view.bucket)}; clients: <span data-test="clients">{e(", ".join(ov.clients) or "none")}</span></p>"""
+
+
+def _datalist(element_id: str, values: list[str]) -> str:
+    options = "".join(f'<option value="{e(v)}">' for v in values)
+    return f'<datalist id="{e(element_id)}">{options}</datalist>'
+
+
+def _known_values(ov: Overview) -> dict[str, list[str]]:
+    """Suggestions for the filter fields: the values the range's panels hold (the top ones, not every one)."""
+    sources = {"provider": ov.by_provider, "model": ov.by_model, "user": ov.top_users, "service": ov.errors}
+    known: dict[str, list[str]] = {}
+    for name, panel in sources.items():
+        rows = panel.answer.rows if panel.answer else []
+        known[name] = sorted({v for row in rows if (v := row.group.get(name, "")) and v != OTHER})
+    return known
 
 
 def _freshness(ov: Overview) -> str:
@@ -214,10 +232,10 @@ def _errors(ov: Overview) -> str:
     )
     if panel.answer is None:
         errors = f'<p class="note" data-test="errors">{e(panel.note)}</p>'
-    if ov.dead_letters is None:
-        letters = f'<p class="note" data-test="dead-letters">{e(ov.dead_letter_note)}</p>'
+    if ov.dead_letters.counts is None:
+        letters = f'<p class="note" data-test="dead-letters">{e(ov.dead_letters.note)}</p>'
     else:
-        items = sorted(ov.dead_letters.items(), key=lambda kv: -kv[1])
+        items = sorted(ov.dead_letters.counts.items(), key=lambda kv: -kv[1])
         letters = table(
             ["reason", "dead letters"],
             [
