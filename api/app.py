@@ -1,4 +1,5 @@
-"""The query API: ``GET /v1/usage`` serves ``get_usage()`` as JSON, ``GET /healthz`` says the process is up.
+"""The query API: ``GET /v1/usage`` serves ``get_usage()`` as JSON, ``GET /healthz`` says the process is up,
+``/dashboard`` shows it all in a browser (``api/dashboard_routes.py``).
 
 In embedded mode one process owns the chDB directory (``usagemeter serve``), so other processes, the CLI
 included, read usage through this API. Every route but ``/healthz`` takes an API key (``api/auth.py``): a
@@ -22,6 +23,7 @@ from fastapi import FastAPI, Query
 from usagemeter.api import auth
 from usagemeter.api.auth import Access, Caller, access, authorize_client
 from usagemeter.api.budget_routes import add_budget_routes
+from usagemeter.api.dashboard_routes import add_dashboard_routes
 from usagemeter.api.hardening import harden
 from usagemeter.api.key_routes import add_key_routes
 from usagemeter.api.local_admin import key_secret
@@ -33,6 +35,7 @@ from usagemeter.api.store_session import ClientProvider, store_session
 from usagemeter.api.view_routes import add_view_routes
 from usagemeter.budgets.check import BudgetChecker
 from usagemeter.budgets.settings import BudgetCheckSettings
+from usagemeter.dashboard.overview import DeadLetterCounts
 from usagemeter.query.models import UsageReport
 from usagemeter.query.periods import Period
 from usagemeter.query.report import get_usage
@@ -46,11 +49,13 @@ def create_app(
     on_budgets_changed: Callable[[], None] | None = None,
     check_settings: BudgetCheckSettings | None = None,
     settings: ApiSettings | None = None,
+    dead_letters: DeadLetterCounts | None = None,
 ) -> FastAPI:
     """The API over the store that ``client_provider`` gives; ``clock`` decides "now" for current periods and
     key expiry; ``on_budgets_changed`` runs after a budget changed or spend was repriced (the alerter's
     wake-up); ``check_settings`` tune the pre-flight check; ``check_settings`` and ``settings`` (the API's
-    own) default to the environment."""
+    own) default to the environment; ``dead_letters`` counts the dead-letter topic by reason for the
+    dashboard (None: the page says none is configured)."""
     settings = settings if settings is not None else ApiSettings()
     docs = settings.docs
     app = FastAPI(
@@ -102,6 +107,7 @@ def create_app(
     add_shape_routes(app, store, clock)
     add_budget_routes(app, store, BudgetChecker(client_provider(), check_settings, clock=clock), changed)
     add_key_routes(app, store, secret, clock)
+    add_dashboard_routes(app, store, clock, dead_letters)
     auth.check_routes(app)
     harden(app, settings, larger_bodies={"/v1/prices/snapshot": settings.max_snapshot_bytes})
     return app

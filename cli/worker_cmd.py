@@ -23,6 +23,7 @@ from usagemeter.cli.topics_cmd import default_specs, ensure_topics
 from usagemeter.consumers import migrations
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, PriceRefreshSettings, WorkerSettings
 from usagemeter.consumers.store import connect, wait_until_answering
+from usagemeter.dashboard.dead_letters import dead_letter_reasons
 from usagemeter.pricing import price_updates
 from usagemeter.schemas.errors import PortInUse, Unreachable
 
@@ -87,7 +88,12 @@ def serve(
             _start_background(threads, store)
             alerter = threads.start("the budget alerter", lambda: start_alerter(store, kafka))
             changed = alerter.changed if alerter else None
-            app = create_app(lambda: query_client, on_budgets_changed=changed, settings=api_settings)
+            app = create_app(
+                lambda: query_client,
+                on_budgets_changed=changed,
+                settings=api_settings,
+                dead_letters=dead_letter_reasons(kafka),
+            )
             api = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
             threads.start("the query API", lambda: ApiThread(api, listener))
             build_worker(kafka, settings, client, alerter).run(stop)

@@ -268,6 +268,10 @@ def check_report(command: str, output: str) -> None:
 def check_curl(command: str, output: str) -> None:
     if "/v1/clients/" in command:
         check_client(command, output)
+    elif "/dashboard/session" in command:
+        assert output == "", output  # 204: the cookie is in the jar
+    elif "/dashboard" in command:
+        assert output.strip() == 'data-test="total-requests" data-value="3"', output  # read with the cookie
     elif "format=csv" in command or "/focus" in command:
         assert output.count("\n") >= 2, output  # a header and at least one row
     else:
@@ -344,7 +348,8 @@ def test_readme_commands_and_examples(workdir: tuple[Path, dict[str, str]], kafk
     cwd, env = workdir
     commands = readme_commands()
     examples = [block.text for block in readme_blocks() if block.lang == "python"]
-    sections = {"Dead letters", "Pricing", "Price data updates", "Repricing", "Budgets and alerts", "Access control"}
+    sections = {"Dead letters", "Pricing", "Price data updates", "Repricing", "Budgets and alerts", "Access control",
+                "Dashboard"}  # fmt: skip
     assert {section for section, _ in commands} >= sections
     serves = [cmd for _, cmd in commands if subcommand(cmd)[0] in LONG_RUNNING]
     assert len(serves) == 1, f"one long-running command expected, the README shows {serves}"
