@@ -143,6 +143,27 @@ class BudgetExceeded(UsageMeterError):
         self.period_end = period_end
         self.budget_id = budget_id
 
+    @classmethod
+    def of_budget(
+        cls,
+        name: str,
+        *,
+        spend: Decimal,
+        estimate: Decimal,
+        limit: Decimal,
+        unit: str,
+        period_end: datetime,
+        budget_id: str,
+    ) -> BudgetExceeded:
+        """The refusal of budget ``name``, worded the same by the in-process check and the producer's."""
+        return cls(
+            f"budget {name} is exhausted: {spend + estimate} of {limit} {unit} until {period_end.isoformat()}",
+            current_cost=spend,
+            budget_limit=limit,
+            period_end=period_end,
+            budget_id=budget_id,
+        )
+
 
 class RebuildRefused(UsageMeterError):
     """A rebuild of the aggregates that cannot start (another one holds the lock) or find a quiet instant."""
