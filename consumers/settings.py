@@ -154,3 +154,16 @@ class PriceRefreshSettings(BaseSettings):
         default=None, description="genai-prices data.json to load periodically; unset: never fetch at run time."
     )
     refresh_interval_s: float = Field(default=86_400.0, ge=60, description="Seconds between refreshes.")
+
+
+class MetricsSettings(BaseSettings):
+    """The Prometheus endpoint of ``worker`` and ``alerter`` (``serve`` also answers ``GET /metrics`` on its API)."""
+
+    model_config = SettingsConfigDict(env_prefix="USAGEMETER_METRICS_", frozen=True)
+
+    port: int | None = Field(
+        default=None, ge=1, le=65_535, description="Serve /metrics on this port; unset: no metrics listener."
+    )
+    host: str = Field(
+        default="127.0.0.1", description="Address the metrics listener binds to (0.0.0.0 in a container)."
+    )

@@ -196,6 +196,11 @@ class UsageEmitter:
         client_id = record.pop("client_id")
         return self.emit(model, client_id=client_id, **record)
 
+    @property
+    def topic(self) -> str:
+        """The topic this emitter sends to."""
+        return self._topic
+
     def stats(self) -> EmitterStats:
         c = self._counters
         spool = self._spool
