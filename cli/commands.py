@@ -20,7 +20,7 @@ from usagemeter.cli.reprice_cmd import reprice_command
 from usagemeter.cli.signals import restore_defaults
 from usagemeter.cli.topics_cmd import app as topics_app
 from usagemeter.cli.usage_cmd import usage_command
-from usagemeter.cli.worker_cmd import alerter, migrate, serve, worker
+from usagemeter.cli.worker_cmd import alerter, api, migrate, serve, worker
 
 app = typer.Typer(
     name="usagemeter",
@@ -28,7 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-_LONG_RUNNING = frozenset({"worker", "serve", "alerter"})
+_LONG_RUNNING = frozenset({"worker", "serve", "alerter", "api"})
 
 
 _debug = [debug_requested()]
@@ -57,6 +57,7 @@ app.command()(migrate)
 app.command()(worker)
 app.command()(serve)
 app.command()(alerter)
+app.command()(api)
 app.command("usage")(usage_command)
 app.command("report")(report_command)
 app.add_typer(kafka_app, name="kafka", help="Run a local single-node Kafka broker (no Docker needed).")

@@ -35,7 +35,7 @@ from usagemeter.consumers.settings import (
 )
 from usagemeter.consumers.store import connect, wait_until_answering
 from usagemeter.pricing import price_updates
-from usagemeter.schemas.errors import PortInUse, Unreachable
+from usagemeter.schemas.errors import PortInUse, StoreMissing, Unreachable
 
 log = logging.getLogger("usagemeter.worker")
 
@@ -53,8 +53,19 @@ def _worker_settings(max_batch_rows: int | None, max_batch_wait_s: float | None)
     return WorkerSettings.model_validate({k: v for k, v in overrides.items() if v is not None})
 
 
-def migrate() -> None:
+def migrate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Apply nothing; exit 1 naming the migrations not applied yet.")
+    ] = False,
+) -> None:
     """Apply the ClickHouse migrations that are not applied yet (safe to run at every start)."""
+    if check:
+        missing = migrations.pending(connect(ClickHouseSettings(), create=False))
+        if missing:
+            typer.echo(f"not applied: {', '.join(missing)} (run `usagemeter migrate`)", err=True)
+            raise typer.Exit(1)
+        typer.echo("up to date")
+        return
     applied = migrations.apply(connect(ClickHouseSettings()))
     typer.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
 
@@ -140,6 +151,42 @@ def serve(
             api = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
             threads.start("the query API", lambda: ApiThread(api, listener))
             build_worker(kafka, settings, client, alerter, _worker_metrics(registry, kafka)).run(stop)
+
+
+def api(
+    host: Annotated[str, typer.Option(envvar="USAGEMETER_API_HOST", help="Address the query API binds to.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(envvar="USAGEMETER_API_PORT", help="Port of the query API.")] = 8765,
+) -> None:
+    """The query API alone, until SIGTERM or Ctrl-C: for a ClickHouse server, beside `worker` processes.
+
+    It never migrates (a migration changes the view chain under running workers: `usagemeter migrate` does
+    it, once) and refuses to start on a store that is not up to date. GET /metrics serves its series.
+    Budget changes made through it are seen by the alerter's next sweep, not at once as in `serve`.
+    """
+    stop = stop_on_signals()
+    _log_to_stderr()
+    api_settings = ApiSettings(host=host)
+    listener = _listen(host, port)
+    with contextlib.closing(listener):
+        store = ClickHouseSettings()
+        wait_until_answering(store, WorkerSettings().start_timeout_s, stop)
+        if stop.is_set():
+            return
+        client = connect(store, create=False)
+        missing = migrations.pending(client)
+        if missing:
+            raise StoreMissing(f"the store is not migrated ({', '.join(missing)} missing); run `usagemeter migrate`")
+        if api_settings.local_admin:
+            ensure_local_admin(client, key_secret(api_settings))
+        registry = process_registry()
+        app = create_app(lambda: client, settings=api_settings, metrics_registry=registry)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        with Supervisor(stop) as threads:
+            threads.start("the query API", lambda: ApiThread(server, listener))
+            log.info("query API on http://%s:%d", host, port)
+            stop.wait()
 
 
 Started = tuple[KafkaSettings, ClickHouseSettings, WorkerSettings, Client]

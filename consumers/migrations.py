@@ -94,16 +94,8 @@ def apply(client: Client) -> list[str]:
         "(version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
         "ENGINE = MergeTree ORDER BY version"
     )
-    rows = client.query("SELECT version, checksum FROM schema_migrations").result_rows
-    done = {int(version): str(checksum) for version, checksum in rows}
     applied = []
-    for migration in available():
-        if migration.version in done:
-            if done[migration.version] != migration.checksum:
-                raise MigrationEdited(
-                    f"{migration.name} was changed after it was applied; add a new migration file instead"
-                )
-            continue
+    for migration in _missing(client):
         for statement in migration.statements():
             client.command(statement)
         client.insert(
@@ -113,3 +105,29 @@ def apply(client: Client) -> list[str]:
         )
         applied.append(migration.name)
     return applied
+
+
+def pending(client: Client) -> list[str]:
+    """The names of the files not applied yet, changing nothing: what ``usagemeter migrate --check`` reports,
+    and what a process that must not migrate (the API, an init container) waits for."""
+    exists = client.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'"
+    ).result_rows[0][0]
+    if not exists:
+        return [migration.name for migration in available()]
+    return [migration.name for migration in _missing(client)]
+
+
+def _missing(client: Client) -> list[Migration]:
+    """The migrations ``schema_migrations`` does not list; raises when an applied file was edited afterwards."""
+    rows = client.query("SELECT version, checksum FROM schema_migrations").result_rows
+    done = {int(version): str(checksum) for version, checksum in rows}
+    missing = []
+    for migration in available():
+        if migration.version not in done:
+            missing.append(migration)
+        elif done[migration.version] != migration.checksum:
+            raise MigrationEdited(
+                f"{migration.name} was changed after it was applied; add a new migration file instead"
+            )
+    return missing
