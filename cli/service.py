@@ -35,7 +35,7 @@ def prepare_store(settings: ClickHouseSettings) -> Client:
     from disk, and a block it inserted and another process retried was stored twice.
     """
     client = connect(settings)
-    applied = migrations.apply(client)
+    applied = migrations.apply(client, settings.cluster)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
         if settings.embedded:

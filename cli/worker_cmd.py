@@ -66,7 +66,8 @@ def migrate(
             raise typer.Exit(1)
         typer.echo("up to date")
         return
-    applied = migrations.apply(connect(ClickHouseSettings()))
+    store = ClickHouseSettings()
+    applied = migrations.apply(connect(store), store.cluster)
     typer.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
 
 

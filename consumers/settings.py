@@ -58,6 +58,19 @@ class ClickHouseSettings(BaseSettings):
     username: str = Field(default="default", description="Server user (ignored by the embedded engine).")
     password: SecretStr = Field(default=SecretStr(""), description="Server password (ignored by the embedded engine).")
 
+    cluster: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="A ClickHouse server cluster (remote_servers) to migrate with ON CLUSTER: replicated local tables, "
+        "Distributed tables under the usual names (consumers/cluster.py, docs/deploy-cluster.md).",
+    )
+
+    @model_validator(mode="after")
+    def _cluster_needs_a_server(self) -> ClickHouseSettings:
+        if self.cluster and self.embedded:
+            raise ValueError("USAGEMETER_CLICKHOUSE_CLUSTER needs a server DSN (http:// or https://), not chdb://")
+        return self
+
     @field_validator("dsn")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
