@@ -8,23 +8,26 @@ their own connection to a server; nothing else is shared (each has its own Kafka
 ledger reader and dedup window). On a server they would be processes on any machines, and the dead one a
 SIGKILLed process (tests/integration/test_fault_worker_kills.py kills processes in embedded mode).
 
-The death: the third worker's sink stops for good right after one of its inserts returned, so its rows are in
-the store and its offsets are not committed, and its consumer never polls again. librdkafka then leaves the
-group once ``max.poll.interval.ms`` (set to 10 s here) has passed, as the group coordinator would drop a killed
-process after ``session.timeout.ms``; the partitions' new owners read the slice again and the ingest ledger and
-insert deduplication tokens make that a no-op.
+The death: right after one of the third worker's inserts returned, its write thread and its loop both stop for
+good (``Death``), so its rows are in the store, its offsets are not committed, and its consumer never polls
+again. librdkafka then leaves the group once ``max.poll.interval.ms`` (10 s here) has passed, as the group
+coordinator drops a killed process after ``session.timeout.ms``; the partitions' new owners read the slice
+again, and the ingest ledger and insert deduplication tokens make that a no-op. At the end the dead worker's
+threads are released with an error (so the interpreter can exit); nothing it does then can commit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from tests.faults.traffic import aggregates, events, lag, produce, reference_aggregates, with_resends
 from usagemeter.consumers.dead_letters import DeadLetters
@@ -42,28 +45,94 @@ log = logging.getLogger(__name__)
 PARTITIONS = 8
 
 
-class DyingSink:
-    """A real sink whose worker dies after its ``after``-th insert returned: it never returns again."""
+class Killed(Exception):
+    """Raised in the dead worker's threads when the test ends, so that they end."""
 
-    def __init__(self, sink: ClickHouseSink, after: int) -> None:
+
+class Death:
+    """The moment a worker dies, and the end of the test that releases its stopped threads."""
+
+    def __init__(self) -> None:
+        self.dead = threading.Event()
+        self.released = threading.Event()
+
+    def stop_here(self) -> None:
+        self.dead.set()
+        self.released.wait()
+        raise Killed
+
+
+class DyingSink:
+    """A real sink that dies right after its ``after``-th insert returned."""
+
+    def __init__(self, sink: ClickHouseSink, after: int, death: Death) -> None:
         self._sink = sink
         self._left = after
-        self.dead = threading.Event()
+        self._death = death
 
     def insert(self, schema: WriterSchema, bodies: list[bytes], token: str) -> None:
         self._sink.insert(schema, bodies, token)
         self._left -= 1
         if self._left <= 0:
-            self.dead.set()
-            threading.Event().wait()  # stopped for good, like a killed process
+            self._death.stop_here()
 
 
-def _worker(kafka: KafkaSettings, settings: WorkerSettings, client: Client, sink: Any = None) -> Worker:
-    """As consumers/pipeline.build_worker assembles it, with the sink given."""
+class DyingConsumer:
+    """The real consumer, which stops polling when the worker dies (no poll: librdkafka leaves the group)."""
+
+    def __init__(self, consumer: Consumer, death: Death) -> None:
+        self._consumer = consumer
+        self._death = death
+
+    def subscribe(self, topics: list[str], on_assign: Any = None, on_revoke: Any = None) -> None:
+        self._consumer.subscribe(topics, on_assign=on_assign, on_revoke=on_revoke)
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]:
+        if self._death.dead.is_set():
+            self._death.stop_here()
+        return list(self._consumer.consume(num_messages, timeout=timeout))
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[False]) -> list[TopicPartition]:
+        if self._death.dead.is_set():
+            raise Killed
+        return list(self._consumer.commit(offsets=offsets, asynchronous=asynchronous) or [])
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self._consumer.pause(partitions)
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self._consumer.resume(partitions)
+
+    def assignment(self) -> list[TopicPartition]:
+        return list(self._consumer.assignment())
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return list(self._consumer.position(partitions))
+
+    def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]:
+        return list(self._consumer.committed(partitions, timeout=timeout))
+
+    def get_watermark_offsets(
+        self, partition: TopicPartition, timeout: float = -1, cached: bool = False
+    ) -> tuple[int, int]:
+        low, high = self._consumer.get_watermark_offsets(partition, timeout=timeout, cached=cached)
+        return int(low), int(high)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # a dead member's revoke cannot flush: its write was killed
+            self._consumer.close()
+
+
+def _worker(
+    kafka: KafkaSettings, settings: WorkerSettings, client: Client, death: Death | None = None, after: int = 0
+) -> Worker:
+    """As consumers/pipeline.build_worker assembles it; with ``death``, one that dies after ``after`` inserts."""
+    consumer = kafka_consumer(kafka)
+    sink = ClickHouseSink(client)
     return Worker(
-        kafka_consumer(kafka),
+        DyingConsumer(consumer, death) if death else consumer,
         DeadLetters(dead_letter_producer(kafka, settings), kafka.dlq_topic, settings.dead_letter_max_bytes),
-        sink if sink is not None else ClickHouseSink(client),
+        DyingSink(sink, after, death) if death else sink,
         Ledger(client),
         settings,
         topic=kafka.topic,
@@ -121,10 +190,9 @@ def test_workers_joining_and_dying_mid_run_count_every_event_once(
     producing.start()
 
     time.sleep(2.0)
-    dying_client = session()
-    dying = DyingSink(ClickHouseSink(dying_client), after=2)
-    _start(_worker(kafka, settings, dying_client, dying), threading.Event(), failures)  # never stopped: it dies
-    _wait(dying.dead.is_set, 60, "the third worker was given partitions and inserted twice")
+    death, after_death = Death(), list[BaseException]()
+    dying = _start(_worker(kafka, settings, session(), death, after=2), threading.Event(), after_death)
+    _wait(death.dead.is_set, 60, "the third worker was given partitions and inserted twice")
     log.warning("the third worker died after an insert, before its commit")
 
     added = _worker(kafka, settings, session())
@@ -136,9 +204,11 @@ def test_workers_joining_and_dying_mid_run_count_every_event_once(
     _wait(lambda: lag(bootstrap, topic, kafka.group_id, PARTITIONS) == 0, 120,
           "the group committed every partition after the death")  # fmt: skip
     stop.set()
-    for thread in threads:
+    death.released.set()
+    for thread in [*threads, dying]:
         thread.join(60)
     assert not failures, f"a worker failed: {failures[0]!r}"
+    assert all(isinstance(exc, Killed) for exc in after_death), after_death
     assert all(worker.totals["batches"] > 0 for worker in steady), [w.totals for w in steady]
 
     counted = clickhouse.query("SELECT count(), uniqExact(event_id) FROM usage_events").result_rows[0]
