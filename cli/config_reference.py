@@ -64,6 +64,8 @@ OTHER_VARIABLES = (
     ("USAGEMETER_LOCAL_KAFKA_PORT", "`9092`", "The local broker's PLAINTEXT listener."),
     ("USAGEMETER_LOCAL_KAFKA_CONTROLLER_PORT", "`9093`", "The local broker's KRaft controller listener."),
     ("USAGEMETER_HOME", "`~/.cache/usagemeter`", "Cache of the Kafka jars the local broker runs from."),
+    ("USAGEMETER_HEALTH_URL", "`http://127.0.0.1:9464/metrics`",
+     "What the container image's HEALTHCHECK fetches (`/healthz` for `usagemeter api`)."),
 )
 
 

@@ -52,8 +52,11 @@ def assert_cli_accepts(command: list[str]) -> None:
 def test_every_compose_service_runs_a_command_of_the_cli() -> None:
     services = ours(compose()["services"])
     assert set(services) == {"topics", "migrate", "worker-1", "worker-2", "api", "alerter"}
+    reference = (ROOT / "docs" / "configuration.md").read_text()
     for spec in services.values():
         assert_cli_accepts(spec["command"])
+        unknown = [name for name in spec["environment"] if f"`{name}`" not in reference]
+        assert unknown == [], "every variable the compose file sets is a documented setting"
 
 
 def test_workers_api_and_alerter_start_after_the_topics_and_migrations_jobs() -> None:
@@ -190,8 +193,10 @@ def test_every_manifest_command_is_a_command_of_the_cli_and_settings_are_known()
                 assert_cli_accepts(["migrate", "--check"])
     config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
     secret = next(o for o in objects if o["kind"] == "Secret")["stringData"]
+    pods = [c for o in objects if o["kind"] in {"Job", "Deployment", "StatefulSet"} for c in containers(o)]
+    env = [e["name"] for c in pods for e in c.get("env", []) if e["name"].startswith("USAGEMETER_")]
     reference = (ROOT / "docs" / "configuration.md").read_text()
-    unknown = [name for name in [*config, *secret] if f"`{name}`" not in reference]
+    unknown = [name for name in [*config, *secret, *env] if f"`{name}`" not in reference]
     assert unknown == [], "every variable the manifests set is a documented setting"
 
 
