@@ -94,6 +94,9 @@ def test_grafana_mounts_the_provisioning_files_at_their_agreed_paths() -> None:
     mounts = compose()["services"]["grafana"]["volumes"]
     sources = {str((COMPOSE.parent / m.split(":")[0]).resolve().relative_to(ROOT)) for m in mounts if m[0] == "."}
     assert sources == set(GRAFANA_FILES)
+    env = compose()["services"]["grafana"]["environment"]
+    needed = {"HOST", "PORT", "DATABASE", "USER", "PASSWORD"}  # what the datasource file expands
+    assert {f"USAGEMETER_GRAFANA_CLICKHOUSE_{n}" for n in needed} <= set(env)
 
 
 def test_prometheus_scrapes_every_process_with_metrics() -> None:
