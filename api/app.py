@@ -1,4 +1,5 @@
-"""The query API: ``GET /v1/usage`` serves ``get_usage()`` as JSON, ``GET /healthz`` says the process is up.
+"""The query API: ``GET /v1/usage`` serves ``get_usage()`` as JSON, ``GET /healthz`` says the process is up,
+``/dashboard`` shows it all in a browser (``api/dashboard_routes.py``).
 
 In embedded mode one process owns the chDB directory (``usagemeter serve``), so other processes, the CLI
 included, read usage through this API. Every route but ``/healthz`` takes an API key (``api/auth.py``): a
@@ -23,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from usagemeter.api import auth
 from usagemeter.api.auth import Access, Caller, access, authorize_client
 from usagemeter.api.budget_routes import add_budget_routes
+from usagemeter.api.dashboard_routes import add_dashboard_routes
 from usagemeter.api.hardening import harden
 from usagemeter.api.key_routes import add_key_routes
 from usagemeter.api.local_admin import key_secret
@@ -30,9 +32,12 @@ from usagemeter.api.metrics import add_metrics_route
 from usagemeter.api.pricing_routes import add_pricing_routes
 from usagemeter.api.report_routes import add_report_routes
 from usagemeter.api.settings import ApiSettings
+from usagemeter.api.shape_routes import add_shape_routes
 from usagemeter.api.store_session import ClientProvider, store_session
+from usagemeter.api.view_routes import add_view_routes
 from usagemeter.budgets.check import BudgetChecker
 from usagemeter.budgets.settings import BudgetCheckSettings
+from usagemeter.dashboard.overview import DeadLetterCounts
 from usagemeter.query.models import UsageReport
 from usagemeter.query.periods import Period
 from usagemeter.query.report import get_usage
@@ -47,12 +52,15 @@ def create_app(
     check_settings: BudgetCheckSettings | None = None,
     settings: ApiSettings | None = None,
     metrics_registry: CollectorRegistry | None = None,
+    dead_letters: DeadLetterCounts | None = None,
 ) -> FastAPI:
     """The API over the store that ``client_provider`` gives; ``clock`` decides "now" for current periods and
     key expiry; ``on_budgets_changed`` runs after a budget changed or spend was repriced (the alerter's
     wake-up); ``check_settings`` tune the pre-flight check; ``check_settings`` and ``settings`` (the API's
-    own) default to the environment; ``metrics_registry`` is the process's (``GET /metrics`` serves it, with the
-    API's own series added), a registry of the API's series only when not given."""
+    own) default to the environment; ``dead_letters`` counts the dead-letter topic by reason for the
+    dashboard (None: the page says none is configured);
+    ``metrics_registry`` is the process's (``GET /metrics`` serves it, with the API's own series added), a
+    registry of the API's series only when not given."""
     settings = settings if settings is not None else ApiSettings()
     docs = settings.docs
     app = FastAPI(
@@ -100,9 +108,12 @@ def create_app(
 
     add_pricing_routes(app, store, changed)
     add_report_routes(app, store)
+    add_view_routes(app, store, changed)
+    add_shape_routes(app, store, clock)
     add_budget_routes(app, store, BudgetChecker(client_provider(), check_settings, clock=clock), changed)
     add_key_routes(app, store, secret, clock)
     add_metrics_route(app, metrics_registry if metrics_registry is not None else CollectorRegistry())
+    add_dashboard_routes(app, store, clock, dead_letters)
     auth.check_routes(app)
     harden(app, settings, larger_bodies={"/v1/prices/snapshot": settings.max_snapshot_bytes})
     return app

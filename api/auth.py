@@ -12,7 +12,11 @@ access(...)``, shown in the OpenAPI document as ``x-usagemeter-access``) and:
 
 A key travels as ``Authorization: Bearer <key>``. Missing, unknown, revoked or expired: 401. A request whose
 method is not GET or HEAD must also send ``Content-Type: application/json`` (415): with the key in a header
-no web page can forge a request, and a JSON-only rule keeps it so should cookies ever be added.
+no web page can forge a request, and a JSON-only rule keeps it so with the dashboard's cookie.
+
+The dashboard's cookie (``SESSION_COOKIE``, HttpOnly, SameSite=Strict, set by ``POST /dashboard/session``)
+is read only for a GET or HEAD of a path under ``/dashboard``: it lets a browser read the pages, and can
+never authorise a change or any ``/v1`` route, so a forged cross-site request gains nothing.
 
 Route modules take the request's principal with ``principal: Caller`` and call ``authorize_client(principal,
 client_id)`` or ``require_admin(principal)``; the guard has already refused what the route's level forbids.
@@ -36,6 +40,8 @@ _ACCESS: Final = "x-usagemeter-access"
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 _CHALLENGE: Final = {"WWW-Authenticate": "Bearer"}
 _MAX_CACHED: Final = 10_000
+SESSION_COOKIE: Final = "usagemeter_key"
+COOKIE_PATH: Final = "/dashboard"
 
 
 class Access(StrEnum):
@@ -164,8 +170,17 @@ def _route_level(route: APIRoute) -> Access:
 def _bearer(request: Request) -> str:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
+        cookie = request.cookies.get(SESSION_COOKIE, "").strip()
+        if cookie and _reads_a_page(request):
+            return cookie
         raise _unauthorized("an API key is required: Authorization: Bearer <key>")
     return key.strip()
+
+
+def _reads_a_page(request: Request) -> bool:
+    """A GET or HEAD of a dashboard page: the only requests the session cookie may authorise."""
+    path = request.url.path
+    return request.method in _SAFE_METHODS and (path == COOKIE_PATH or path.startswith(COOKIE_PATH + "/"))
 
 
 def _is_json(content_type: str) -> bool:

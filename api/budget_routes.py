@@ -33,9 +33,7 @@ class QuoteRequest(Usage):
     at: datetime | None = None
 
 
-def add_budget_routes(
-    app: FastAPI, store: StoreSession, checker: BudgetChecker, on_change: Callable[[], None]
-) -> None:
+def add_budget_routes(app: FastAPI, store: StoreSession, checker: BudgetChecker, on_change: Callable[[], None]) -> None:
     def changed() -> None:
         checker.invalidate()
         on_change()

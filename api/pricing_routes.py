@@ -13,27 +13,14 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
 
 from usagemeter.api.auth import Access, access
 from usagemeter.api.store_session import StoreSession
 from usagemeter.pricing import price_updates
 from usagemeter.query.price_models import BookLoaded, RepriceRequest, RepriceResult
 from usagemeter.query.prices import UnitPrices, reprice, unit_prices
-
-
-class UnknownModel(BaseModel):
-    provider_raw: str
-    model_raw: str
-    events: int
-    first_seen: datetime
-    last_seen: datetime
-
-
-_UNKNOWN_SQL = """
-SELECT provider_raw, model_raw, sum(events), min(first_seen), max(last_seen)
-FROM unknown_models GROUP BY provider_raw, model_raw HAVING sum(events) > 0 ORDER BY sum(events) DESC
-"""
+from usagemeter.query.unknown import UnknownModel
+from usagemeter.query.unknown import unknown_models as read_unknown_models
 
 
 def add_pricing_routes(app: FastAPI, store: StoreSession, on_repriced: Callable[[], None]) -> None:
@@ -70,6 +57,4 @@ def add_pricing_routes(app: FastAPI, store: StoreSession, on_repriced: Callable[
     @app.get("/v1/unknown-models")
     def unknown_models() -> list[UnknownModel]:
         with store() as client:
-            rows = client.query(_UNKNOWN_SQL).result_rows
-        fields = UnknownModel.model_fields
-        return [UnknownModel.model_validate(dict(zip(fields, row, strict=True))) for row in rows]
+            return read_unknown_models(client)

@@ -23,9 +23,8 @@ from typing import Final
 from clickhouse_connect.driver.client import Client
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from usagemeter.budgets.evaluator import RECENT
 from usagemeter.budgets.model import Budget, Mode, Unit
-from usagemeter.budgets.periods import bucket_end, window
+from usagemeter.budgets.periods import recent_start, window
 from usagemeter.budgets.quote import Quote, Usage, quote
 from usagemeter.budgets.settings import BudgetCheckSettings
 from usagemeter.budgets.spend import NO_SPEND, Spend, read_spend
@@ -85,11 +84,12 @@ class CheckResult(BaseModel):
         refusal = next((v for v in self.budgets if v.budget_id == self.refused_by), None)
         if refusal is None:
             return
-        raise BudgetExceeded(
-            f"budget {refusal.name or refusal.budget_id} is exhausted: {refusal.spend + refusal.estimate} of "
-            f"{refusal.limit} {refusal.unit} until {refusal.period_end.isoformat()}",
-            current_cost=refusal.spend,
-            budget_limit=refusal.limit,
+        raise BudgetExceeded.of_budget(
+            refusal.name or refusal.budget_id,
+            spend=refusal.spend,
+            estimate=refusal.estimate,
+            limit=refusal.limit,
+            unit=refusal.unit,
             period_end=refusal.period_end,
             budget_id=refusal.budget_id,
         )
@@ -171,7 +171,7 @@ class BudgetChecker:
         windows = {}
         for budget in covering:
             period = window(budget.spec, now)
-            windows[budget.spec.spec_key] = (period, max(period.start_utc, bucket_end(now) - RECENT))
+            windows[budget.spec.spec_key] = (period, recent_start(period, now))
         clients = {b.spec.scope.client_id for b in covering}
         spends = read_spend(self._client, windows, mode="ids", ids=[b.budget_id for b in covering], clients=clients)
         if len(self._spend) > 10_000:
@@ -186,7 +186,7 @@ class BudgetChecker:
         period = window(spec, now)
         amount = spend.of(spec.unit)
         estimate = _estimate(spec.unit, usage, priced)
-        recent_seconds = max(1.0, (now - max(period.start_utc, bucket_end(now) - RECENT)).total_seconds())
+        recent_seconds = max(1.0, (now - recent_start(period, now)).total_seconds())
         rate = spend.recent_of(spec.unit) / Decimal(recent_seconds)
         return Verdict(
             budget_id=budget.budget_id,

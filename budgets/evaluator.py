@@ -27,7 +27,7 @@ from usagemeter.budgets.alerts import Alert, Contributor, alert_id, percent_of
 from usagemeter.budgets.contributors import top_contributors
 from usagemeter.budgets.ledger import AlertLedger
 from usagemeter.budgets.model import Budget
-from usagemeter.budgets.periods import Window, bucket_end, window
+from usagemeter.budgets.periods import Window, recent_start, window
 from usagemeter.budgets.spend import NO_SPEND, Selection, Spend, read_spend
 from usagemeter.budgets.store import BudgetStore
 from usagemeter.budgets.transitions import Change, PeriodState, decide
@@ -36,7 +36,6 @@ from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock, utc_datetime
 log = logging.getLogger("usagemeter.alerts")
 
 TOUCH_MARGIN: Final = timedelta(seconds=3)
-RECENT: Final = timedelta(hours=1)
 _LEDGER_HORIZON: Final = timedelta(days=400)
 """Ledger rows of periods that started this long ago are still read: a year-long rolling period fits."""
 
@@ -102,7 +101,7 @@ class Evaluator:
             key = budget.spec.spec_key
             if key not in found:
                 period = window(budget.spec, now)
-                found[key] = (period, max(period.start_utc, bucket_end(now) - RECENT))
+                found[key] = (period, recent_start(period, now))
         return found
 
     def _judge(

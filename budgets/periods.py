@@ -69,6 +69,15 @@ def _calendar(spec: BudgetSpec, today: date) -> tuple[date, date]:
     return first, date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
+RECENT: Final = timedelta(hours=1)
+"""How far back the run rate looks: projections and the pre-flight check's worst-case overshoot."""
+
+
+def recent_start(period: Window, now: datetime) -> datetime:
+    """Where the trailing run rate starts: an hour before the end of ``now``'s bucket, within the period."""
+    return max(period.start_utc, bucket_end(now) - RECENT)
+
+
 def bucket_end(now: datetime) -> datetime:
     """The end of the UTC 15-minute bucket that holds ``now``."""
     epoch = datetime(1970, 1, 1, tzinfo=UTC)

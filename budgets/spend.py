@@ -67,7 +67,7 @@ WITH
            OR ({mode:String} = 'touched' AND client_id IN (SELECT client_id FROM touched))
         GROUP BY budget_id
     ),
-    chosen AS (
+    picked AS (
         SELECT l.budget_id AS budget_id, l.latest_version AS version, l.kind AS scope, l.client AS client_id,
                l.user AS user_id, l.provider_id AS provider, l.model_id AS model, l.key AS label_key,
                l.value AS label_value, b.period_start AS period_start, b.period_end AS period_end,
@@ -82,6 +82,16 @@ WITH
                 AND (l.client, l.provider_id) IN (SELECT client_id, provider FROM touched))
             OR (l.kind = 'model' AND l.model_id != ''
                 AND (l.client, l.model_id) IN (SELECT client_id, model FROM touched)))
+    ),
+    -- picked, read once: the engine inlines a CTE at each of its six uses, but runs a scalar subquery
+    -- once per query, so the budgets are chosen once and each use unrolls the array.
+    chosen AS (
+        SELECT c.1 AS budget_id, c.2 AS version, c.3 AS scope, c.4 AS client_id, c.5 AS user_id, c.6 AS provider,
+               c.7 AS model, c.8 AS label_key, c.9 AS label_value, c.10 AS period_start, c.11 AS period_end,
+               c.12 AS recent_start
+        FROM (SELECT arrayJoin((SELECT groupArray((budget_id, version, scope, client_id, user_id, provider, model,
+                                                   label_key, label_value, period_start, period_end, recent_start))
+                                FROM picked)) AS c)
     )
 """
     + _MEASURES

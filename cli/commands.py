@@ -8,6 +8,7 @@ import typer
 
 from usagemeter.cli.alerts_cmd import app as alerts_app
 from usagemeter.cli.budgets_cmd import app as budgets_app
+from usagemeter.cli.client_cmd import app as client_app
 from usagemeter.cli.demo_cmd import demo
 from usagemeter.cli.dlq_cmd import app as dlq_app
 from usagemeter.cli.errors import debug_requested
@@ -20,6 +21,7 @@ from usagemeter.cli.reprice_cmd import reprice_command
 from usagemeter.cli.signals import restore_defaults
 from usagemeter.cli.topics_cmd import app as topics_app
 from usagemeter.cli.usage_cmd import usage_command
+from usagemeter.cli.views_cmd import app as views_app
 from usagemeter.cli.worker_cmd import alerter, api, migrate, serve, worker
 
 app = typer.Typer(
@@ -60,6 +62,7 @@ app.command()(alerter)
 app.command()(api)
 app.command("usage")(usage_command)
 app.command("report")(report_command)
+app.add_typer(client_app, name="client", help="A client's stats, activity, request details, rates (JSON).")
 app.add_typer(kafka_app, name="kafka", help="Run a local single-node Kafka broker (no Docker needed).")
 app.add_typer(topics_app, name="topics", help="Kafka topics: create the events topic and its DLQ.")
 app.add_typer(dlq_app, name="dlq", help="Dead letters: list, count by reason, replay after a fix.")
@@ -69,3 +72,4 @@ app.command("reprice")(reprice_command)
 app.add_typer(budgets_app, name="budgets", help="Budgets: spend limits per client, user, model or label, with alerts.")
 app.add_typer(alerts_app, name="alerts", help="Budget alerts: history and delivery state of each.")
 app.add_typer(keys_app, name="keys", help="API keys: create (shown once), list, revoke.")
+app.add_typer(views_app, name="views", help="Aggregates: rebuild them from the events (after a new or fixed view).")

@@ -27,6 +27,8 @@ from usagemeter.producers import UsageEmitter
 from usagemeter.producers.simulation import CLIENTS, simulated_calls
 from usagemeter.query import get_usage
 
+DASHBOARD_URL = "http://127.0.0.1:8765/dashboard?range=7d"
+ADMIN_KEY_HINT = "${XDG_CONFIG_HOME:-$HOME/.config}/usagemeter/admin.key"
 _INVALID = (
     {"model": "gpt-4o-mini", "client_id": "", "input_tokens": 10},
     {"model": "gpt-4o-mini", "client_id": "acme", "input_tokens": -3},
@@ -84,7 +86,30 @@ def demo(
             )
         for client_id in CLIENTS:
             console.print(render(get_usage(client, client_id, period="month"), "model"))
+        client.close()  # the store is serve's to open next
     finally:
         if not keep_kafka:
             kafka.stop()
+    _print_dashboard(console, ch_settings, kafka_settings if keep_kafka else None)
     console.print(f"[bold]Done[/] in {time.monotonic() - started:.1f} s")
+
+
+def _print_dashboard(console: Console, store: ClickHouseSettings, kafka: KafkaSettings | None) -> None:
+    """How to see this run on the dashboard: ``serve`` over the demo's store (the demo itself starts no API).
+
+    With ``--keep-kafka`` the demo's broker and topics are still there, so serve reads them (and shows the
+    demo's dead letters); otherwise serve needs the local broker of ``usagemeter kafka start``.
+    """
+    env = f"USAGEMETER_CLICKHOUSE_DSN={store.dsn} USAGEMETER_CLICKHOUSE_DATABASE={store.database}"
+    if kafka is None:
+        command = f".venv/bin/usagemeter kafka start && {env} .venv/bin/usagemeter serve"
+    else:
+        topics = f"USAGEMETER_KAFKA_TOPIC={kafka.topic} USAGEMETER_KAFKA_DLQ_TOPIC={kafka.dlq_topic}"
+        command = (
+            f"USAGEMETER_KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap_servers} {topics} {env} .venv/bin/usagemeter serve"
+        )
+    console.print(
+        f"[bold]Dashboard[/] {DASHBOARD_URL} once serve runs over this store:\n  {command}\n"
+        f"  then open the URL and sign in with the key in {ADMIN_KEY_HINT}",
+        soft_wrap=True,
+    )

@@ -34,6 +34,7 @@ from usagemeter.consumers.settings import (
     WorkerSettings,
 )
 from usagemeter.consumers.store import connect, wait_until_answering
+from usagemeter.dashboard.dead_letters import dead_letter_reasons
 from usagemeter.pricing import price_updates
 from usagemeter.schemas.errors import PortInUse, StoreMissing, Unreachable
 
@@ -147,7 +148,11 @@ def serve(
             alerter = threads.start("the budget alerter", lambda: start_alerter(store, kafka, alert_metrics))
             changed = alerter.changed if alerter else None
             app = create_app(
-                lambda: query_client, on_budgets_changed=changed, settings=api_settings, metrics_registry=registry
+                lambda: query_client,
+                on_budgets_changed=changed,
+                settings=api_settings,
+                dead_letters=dead_letter_reasons(kafka),
+                metrics_registry=registry,
             )
             api = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
             threads.start("the query API", lambda: ApiThread(api, listener))

@@ -9,6 +9,7 @@ from usagemeter.producers.budget_check import BudgetCheck
 from usagemeter.producers.emitter import UsageEmitter
 from usagemeter.producers.extraction import Extracted, extract_usage
 from usagemeter.producers.fields import EventFields
+from usagemeter.producers.memory import DeadLetter, InMemoryEmitter
 from usagemeter.producers.session import UsageSession
 from usagemeter.producers.spool import Spool
 from usagemeter.producers.stats import EmitterStats
@@ -24,12 +25,14 @@ __all__ = [
     "BudgetCheck",
     "BudgetCheckUnavailable",
     "BudgetExceeded",
+    "DeadLetter",
     "DeliveryCallback",
     "EmitterStats",
     "EventFields",
     "EventTooLargeError",
     "Extracted",
     "ExtractionError",
+    "InMemoryEmitter",
     "SessionError",
     "Spool",
     "UsageEmitter",

@@ -66,12 +66,12 @@ class BudgetCheck:
             return {"allowed": True, "budgets": [], "unchecked": True}
         refused = next((b for b in answer.get("budgets", []) if b["budget_id"] == answer.get("refused_by")), None)
         if refused is not None:
-            spend, estimate_cost = Decimal(refused["spend"]), Decimal(refused["estimate"])
-            raise BudgetExceeded(
-                f"budget {refused['name'] or refused['budget_id']} is exhausted: {spend + estimate_cost} of "
-                f"{refused['limit']} {refused['unit']} until {refused['period_end']}",
-                current_cost=spend,
-                budget_limit=Decimal(refused["limit"]),
+            raise BudgetExceeded.of_budget(
+                refused["name"] or refused["budget_id"],
+                spend=Decimal(refused["spend"]),
+                estimate=Decimal(refused["estimate"]),
+                limit=Decimal(refused["limit"]),
+                unit=refused["unit"],
                 period_end=datetime.fromisoformat(refused["period_end"]),
                 budget_id=refused["budget_id"],
             )

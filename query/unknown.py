@@ -7,13 +7,19 @@ only when an answer is empty.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final
 
 from clickhouse_connect.driver.client import Client
+from pydantic import BaseModel
 
 from usagemeter.query.spec import UsageQuery, label_key
 from usagemeter.query.tables import TABLES, column
 
+_UNKNOWN_MODELS_SQL: Final = """
+SELECT provider_raw, model_raw, sum(events), min(first_seen), max(last_seen)
+FROM unknown_models GROUP BY provider_raw, model_raw HAVING sum(events) > 0 ORDER BY sum(events) DESC
+"""
 _CLIENTS_SQL: Final = "SELECT DISTINCT client_id FROM usage_15m_by_model WHERE client_id IN {clients:Array(String)}"
 _VALUES_SQL: Final = """
 SELECT DISTINCT {column:Identifier} FROM {table:Identifier}
@@ -55,3 +61,20 @@ def unknown_values(client: Client, query: UsageQuery, settings: dict[str, Any]) 
             if value not in present
         ]
     return notes
+
+
+class UnknownModel(BaseModel):
+    """A (provider, model) name the price book could not resolve, waiting for a price or an alias."""
+
+    provider_raw: str
+    model_raw: str
+    events: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+def unknown_models(client: Client) -> list[UnknownModel]:
+    """Every unresolved name with events, the most frequent first; of all clients (the table has no client)."""
+    rows = client.query(_UNKNOWN_MODELS_SQL).result_rows
+    fields = UnknownModel.model_fields
+    return [UnknownModel.model_validate(dict(zip(fields, row, strict=True))) for row in rows]

@@ -21,6 +21,8 @@ root stay so as well, for callers that catch those.
     ├── SnapshotRejected (ValueError) ··· a genai-prices snapshot the book cannot be built from
     ├── OverridesError (ValueError) ····· the overrides file cannot be used
     ├── Untranslatable (ValueError) ····· a model-name clause RE2 cannot express
+    │   the aggregates:
+    ├── RebuildRefused ·················· another rebuild holds the table's lock, or no instant without inserts came
     │   dead-letter tooling:
     ├── DeadLetterReadError ············· the dead-letter topic or the replay ledger cannot be read
     │   └── TopicMissing ················ the topic does not exist
@@ -140,6 +142,31 @@ class BudgetExceeded(UsageMeterError):
         self.budget_limit = budget_limit
         self.period_end = period_end
         self.budget_id = budget_id
+
+    @classmethod
+    def of_budget(
+        cls,
+        name: str,
+        *,
+        spend: Decimal,
+        estimate: Decimal,
+        limit: Decimal,
+        unit: str,
+        period_end: datetime,
+        budget_id: str,
+    ) -> BudgetExceeded:
+        """The refusal of budget ``name``, worded the same by the in-process check and the producer's."""
+        return cls(
+            f"budget {name} is exhausted: {spend + estimate} of {limit} {unit} until {period_end.isoformat()}",
+            current_cost=spend,
+            budget_limit=limit,
+            period_end=period_end,
+            budget_id=budget_id,
+        )
+
+
+class RebuildRefused(UsageMeterError):
+    """A rebuild of the aggregates that cannot start (another one holds the lock) or find a quiet instant."""
 
 
 class BudgetNotFound(UsageMeterError, LookupError):

@@ -6,11 +6,11 @@ The worker only looks at these 10 header bytes on its hot path; the bodies go to
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, cast
 
-from fastavro import schemaless_writer
+from fastavro import schemaless_reader, schemaless_writer
 
-from usagemeter.schemas.registry import WriterSchema
+from usagemeter.schemas.registry import WriterSchema, by_fingerprint
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
@@ -29,3 +29,12 @@ def encode(schema: WriterSchema, record: dict[str, Any]) -> bytes:
     buffer.write(MAGIC + schema.fingerprint)
     schemaless_writer(buffer, schema.plain, record)
     return buffer.getvalue()
+
+
+def decode(message: bytes) -> dict[str, Any]:
+    """The record of a single-object message in any known writer schema; ValueError when it is not one."""
+    fp = fingerprint_of(message)
+    schema = by_fingerprint(fp) if fp else None
+    if schema is None:
+        raise ValueError("not a single-object encoded usage event of a known schema version")
+    return cast(dict[str, Any], schemaless_reader(io.BytesIO(message[HEADER_LEN:]), schema.plain, schema.plain))

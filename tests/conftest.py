@@ -6,7 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.clickhouse", "tests.fixtures.kafka", "tests.fixtures.webhook"]
+pytest_plugins = [
+    "tests.fixtures.browser",
+    "tests.fixtures.clickhouse",
+    "tests.fixtures.kafka",
+    "tests.fixtures.webhook",
+]
 
 
 @pytest.fixture(scope="session", autouse=True)

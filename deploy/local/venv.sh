@@ -28,9 +28,10 @@ fingerprint() {
     cd "$root"
     {
         cat pyproject.toml
-        find src/usagemeter cli api budgets query pricing consumers producers schemas deploy/local -type f \
+        find src/usagemeter cli api dashboard budgets query pricing consumers producers schemas deploy/local -type f \
             \( -name '*.py' -o -name '*.pyi' -o -name 'py.typed' -o -name '*.avsc' -o -name '*.sql' \
-               -o -name '*.xml' -o -name '*.properties' -o -name '*.sh' \) \
+               -o -name '*.xml' -o -name '*.properties' -o -name '*.sh' \
+               -o -name '*.js' -o -name '*.css' -o -name '*.svg' -o -name '*.LICENSE' \) \
             -not -path '*/__pycache__/*' 2>/dev/null | LC_ALL=C sort
     } | sha256sum | cut -d' ' -f1
 }

@@ -3,6 +3,7 @@
 The small public API, importable from here::
 
     from usagemeter import UsageEmitter, UsageEvent     # a service emitting events (usagemeter.producers)
+    from usagemeter import InMemoryEmitter              # the same interface for your tests: records, never sends
     from usagemeter import get_usage, fetch_usage       # spend reports (usagemeter.query)
     from usagemeter import BudgetCheck, BudgetExceeded  # the pre-flight budget check (usagemeter.producers)
     from usagemeter import UsageMeterError              # the root of every error usagemeter raises
@@ -18,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from usagemeter.producers import BudgetCheck, UsageEmitter
+    from usagemeter.producers import BudgetCheck, InMemoryEmitter, UsageEmitter
     from usagemeter.query import UsageReport, fetch_usage, get_usage
     from usagemeter.schemas import UsageEvent
     from usagemeter.schemas.errors import BudgetExceeded, UsageMeterError
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 _HOME: Final = {
     "BudgetCheck": "usagemeter.producers",
     "BudgetExceeded": "usagemeter.schemas.errors",
+    "InMemoryEmitter": "usagemeter.producers",
     "UsageEmitter": "usagemeter.producers",
     "UsageEvent": "usagemeter.schemas",
     "UsageMeterError": "usagemeter.schemas.errors",
@@ -49,6 +51,7 @@ if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name
 __all__ = [
     "BudgetCheck",
     "BudgetExceeded",
+    "InMemoryEmitter",
     "UsageEmitter",
     "UsageEvent",
     "UsageMeterError",

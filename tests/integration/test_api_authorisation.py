@@ -1,6 +1,9 @@
 """The authorisation matrix: every route of the API by every kind of caller, the status each gets, and no
 body that shows a caller rows of a client it may not read.
 
+The dashboard's pages are in it too: a key reaches them in the Authorization header here (the session cookie
+is tested in ``test_dashboard_pages.py``), and a client's contract, like its usage, must not show to another.
+
 Callers: no key, a malformed key, an expired key, a revoked key, a key of another client (globex), a key of
 the client the usage request is about (acme), an admin key. Usage, unknown models and budgets of both clients are in the
 store under names that appear nowhere else (``acme-only-model``, ``globex-only-budget``, ...), so a foreign
@@ -88,6 +91,17 @@ ENDPOINTS = (
         "client",
         params={"client_id": "acme", "start": "2026-03-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"},
     ),
+    Endpoint("POST", "/v1/views/rebuild", "admin", body={"tables": ["usage_15m_by_dims"]}),
+    Endpoint("GET", "/v1/clients/{client_id}/stats", "client", params={"user_id": "acme-only-user"}),
+    Endpoint("GET", "/v1/clients/{client_id}/activity", "client"),
+    Endpoint("GET", "/v1/clients/{client_id}/requests/{request_id}", "client", ok=404),
+    Endpoint("GET", "/v1/clients/{client_id}/rates", "client"),
+    Endpoint("GET", "/dashboard", "client", params={"client": "acme", "range": "30d"}),
+    Endpoint("GET", "/dashboard/prices", "any-key"),  # contracts of the key's clients only (checked by name)
+    Endpoint("GET", "/dashboard/login", "public"),
+    Endpoint("GET", "/dashboard/logout", "public"),
+    Endpoint("GET", "/dashboard/static/{name}", "public"),
+    Endpoint("POST", "/dashboard/session", "any-key", ok=204, body={}),
     Endpoint("DELETE", "/v1/budgets/{budget_id}", "admin"),  # last: the budget is gone afterwards
 )
 
@@ -128,6 +142,10 @@ def store(chdb_dsn: str) -> Iterator[Client]:
     client.insert("usage_15m_by_user", rows, column_names=AGGREGATE_COLUMNS, settings={"async_insert": 0})
     unknown = [["", f"{client_id}-only-model", 1, bucket, bucket] for client_id in ("acme", "globex")]
     client.insert("unknown_models", unknown, column_names=UNKNOWN_COLUMNS, settings={"async_insert": 0})
+    years = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    contracts = [[1, client_id, "openai", f"{client_id}-only-model", *years, Decimal("0.9"), "matrix"]
+                 for client_id in ("acme", "globex")]  # fmt: skip
+    client.insert("contract_source", contracts, settings={"async_insert": 0})
     for client_id in ("acme", "globex"):
         spec = BudgetSpec(name=f"{client_id}-only-budget", scope=Scope(client_id=client_id), limit=Decimal(5))
         manage.create(client, spec)
@@ -166,7 +184,9 @@ def test_matrix(
     body = endpoint.body
     response = api.request(
         endpoint.method,
-        endpoint.path.format(budget_id=budget_id, alert_id="a_no_such_alert"),
+        endpoint.path.format(
+            budget_id=budget_id, alert_id="a_no_such_alert", client_id="acme", request_id="nothing", name="dashboard.js"
+        ),
         params=endpoint.params,
         content=body if isinstance(body, bytes) else None,
         json=body if not isinstance(body, bytes) else None,

@@ -202,7 +202,7 @@ def seed(env: dict[str, str], server: subprocess.Popen[str]) -> None:
     with UsageEmitter(bootstrap, topic=topic, client_id="acme", spool_dir=None, kafka_config=quiet) as meter:
         for _ in range(2):
             meter.emit("gpt-4o-mini", provider="openai", user_id="alice", input_tokens=1000, output_tokens=200)
-        meter.emit(NEW_MODEL, provider="openai", user_id="bob", input_tokens=100, output_tokens=10)
+        meter.emit(NEW_MODEL, provider="openai", user_id="bob", request_id="req-42", input_tokens=100, output_tokens=10)
     key = str(uuid.uuid4())
     producer = Producer({"bootstrap.servers": bootstrap})
     producer.produce(topic, b"\xc3\x01" + b"\x00" * 8 + b"\x02no such schema", key.encode())  # unknown_schema
@@ -266,10 +266,33 @@ def check_report(command: str, output: str) -> None:
 
 
 def check_curl(command: str, output: str) -> None:
-    if "format=csv" in command or "/focus" in command:
+    if "/v1/clients/" in command:
+        check_client(command, output)
+    elif "/dashboard/session" in command:
+        assert output == "", output  # 204: the cookie is in the jar
+    elif "/dashboard" in command:
+        assert output.strip() == 'data-test="total-requests" data-value="3"', output  # read with the cookie
+    elif "format=csv" in command or "/focus" in command:
         assert output.count("\n") >= 2, output  # a header and at least one row
     else:
         assert json.loads(output)["total"]["requests"] == 3, output
+
+
+def check_client(command: str, output: str) -> None:
+    """``usagemeter client ...`` and the same routes by curl: JSON about acme's three requests."""
+    answer = json.loads(output)
+    if "stats" in command:
+        assert answer["total_requests"] == (2 if "alice" in command else 3), answer
+    elif "activity" in command:
+        assert (answer["successful_requests"], len(answer["recent_requests"])) == (3, 3), answer
+    elif "req-42" in command:
+        assert (answer["user_id"], answer["request_id"]) == ("bob", "req-42"), answer
+    else:
+        assert answer["requests_last_hour"] in {0, 3}, answer  # 3 when the test ran within the hour
+
+
+def check_views(command: str, output: str) -> None:
+    assert_in(["Aggregates rebuilt", "usage_15m_by_user: "], output)
 
 
 def check_overrides(command: str, output: str) -> None:
@@ -314,6 +337,8 @@ OUTPUT_CHECKS: dict[str, Callable[[str, str], None]] = {
     "report": check_report,
     "curl": check_curl,
     "keys": check_keys,
+    "client": check_client,
+    "views": check_views,
 }
 """What the README says each command answers, on the test's data: acme's three events (one of a model
 data.json adds) and one ``unknown_schema`` dead letter."""
@@ -323,7 +348,8 @@ def test_readme_commands_and_examples(workdir: tuple[Path, dict[str, str]], kafk
     cwd, env = workdir
     commands = readme_commands()
     examples = [block.text for block in readme_blocks() if block.lang == "python"]
-    sections = {"Dead letters", "Pricing", "Price data updates", "Repricing", "Budgets and alerts", "Access control"}
+    sections = {"Dead letters", "Pricing", "Price data updates", "Repricing", "Budgets and alerts", "Access control",
+                "Dashboard"}  # fmt: skip
     assert {section for section, _ in commands} >= sections
     serves = [cmd for _, cmd in commands if subcommand(cmd)[0] in LONG_RUNNING]
     assert len(serves) == 1, f"one long-running command expected, the README shows {serves}"

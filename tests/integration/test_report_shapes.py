@@ -1,4 +1,5 @@
-"""The seeds' report shapes (per-user stats, per-client usage, request details, rates) against the staged events."""
+"""The seeds' report shapes (per-user stats, per-client usage, request details, rates) against the staged events,
+as functions and over HTTP."""
 
 from __future__ import annotations
 
@@ -8,8 +9,19 @@ from decimal import Decimal
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from tests.fixtures.api import api_client, api_settings, make_key
 from tests.fixtures.staging import event, stage
-from usagemeter.query.shapes import client_usage, get_request_details, rates, usage_stats
+from usagemeter.api.app import create_app
+from usagemeter.query.shapes import (
+    ClientUsage,
+    Rates,
+    RequestDetails,
+    UsageStats,
+    client_usage,
+    get_request_details,
+    rates,
+    usage_stats,
+)
 
 pytestmark = pytest.mark.clickhouse
 
@@ -55,3 +67,27 @@ def test_request_details_and_rates(clickhouse: Client, staged: None) -> None:
     now = rates(clickhouse, "acme", AT)
     assert (now.requests_last_minute, now.tokens_last_minute) == (1, 110)
     assert (now.requests_last_hour, now.tokens_last_hour) == (2, 330)
+
+
+def test_each_shape_over_http_equals_the_function_and_stays_in_the_keys_client(
+    clickhouse: Client, staged: None
+) -> None:
+    acme = api_client(create_app(lambda: clickhouse, settings=api_settings()), make_key(clickhouse, clients=["acme"]))
+    window = {"start": "2026-11-10T00:00:00", "end": "2026-11-11T00:00:00", "tz": "UTC"}
+    start, end = datetime(2026, 11, 10), datetime(2026, 11, 11)
+    stats = acme.get("/v1/clients/acme/stats", params={**window, "user_id": "alice"})
+    assert UsageStats.model_validate_json(stats.content) == usage_stats(
+        clickhouse, "acme", user_id="alice", start=start, end=end
+    )
+    activity = acme.get("/v1/clients/acme/activity", params={**window, "recent": "2"})
+    assert ClientUsage.model_validate_json(activity.content) == client_usage(
+        clickhouse, "acme", recent=2, start=start, end=end
+    )
+    found = acme.get("/v1/clients/acme/requests/r-2")
+    assert RequestDetails.model_validate_json(found.content) == get_request_details(clickhouse, "acme", "r-2")
+    assert acme.get("/v1/clients/acme/requests/r-404").status_code == 404
+    now = acme.get("/v1/clients/acme/rates", params={"at": AT.isoformat()})
+    assert Rates.model_validate_json(now.content) == rates(clickhouse, "acme", AT)
+    assert acme.get("/v1/clients/globex/stats").status_code == 403
+    too_long = acme.get("/v1/clients/acme/activity", params={"start": "2020-01-01", "end": "2026-01-01"})
+    assert too_long.status_code == 422 and "at most" in too_long.json()["detail"]

@@ -1,7 +1,8 @@
 """Bad input gets a clear answer: a misspelt field, a wrong type, an event too large to send.
 
 Each is refused at emit() (never sent), counted in ``failed`` and ``refused`` and logged in one line
-without a traceback, or raised with ``strict=True``. No broker is needed: nothing reaches one.
+without a traceback, or raised with ``strict=True``. No broker is needed: nothing reaches one. Every case
+runs on ``UsageEmitter`` and on ``InMemoryEmitter``: users' tests must see the refusals production does.
 """
 
 from __future__ import annotations
@@ -13,22 +14,30 @@ from typing import Any
 
 import pytest
 
-from usagemeter.producers import EventTooLargeError, UsageEmitter
+from usagemeter.producers import EventTooLargeError, InMemoryEmitter, UsageEmitter
+from usagemeter.producers.core import EmitterCore
 
 NO_BROKER = "127.0.0.1:1"
 KAFKA_CONFIG = {"message.timeout.ms": 1000, "log_level": 0}
 EMITTER_LOG = "usagemeter.producers.emitter"
 
-Factory = Callable[..., UsageEmitter]
+Factory = Callable[..., EmitterCore]
 
 
-@pytest.fixture
-def make_emitter(tmp_path: Path) -> Iterator[Factory]:
-    made: list[UsageEmitter] = []
+@pytest.fixture(params=["kafka", "memory"])
+def make_emitter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
+    made: list[EmitterCore] = []
 
-    def make(**kwargs: Any) -> UsageEmitter:
+    def make(**kwargs: Any) -> EmitterCore:
         config = KAFKA_CONFIG | kwargs.pop("kafka_config", {})
-        emitter = UsageEmitter(NO_BROKER, client_id="acme", kafka_config=config, spool_dir=tmp_path / "spool", **kwargs)
+        emitter: EmitterCore
+        if request.param == "memory":
+            limit = int(config.get("message.max.bytes", 1_000_000))
+            emitter = InMemoryEmitter(client_id="acme", max_bytes=limit, **kwargs)
+        else:
+            emitter = UsageEmitter(
+                NO_BROKER, client_id="acme", kafka_config=config, spool_dir=tmp_path / "spool", **kwargs
+            )
         made.append(emitter)
         return emitter
 
