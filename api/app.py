@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import FastAPI, Query
+from prometheus_client import CollectorRegistry
 
 from usagemeter.api import auth
 from usagemeter.api.auth import Access, Caller, access, authorize_client
@@ -27,6 +28,7 @@ from usagemeter.api.dashboard_routes import add_dashboard_routes
 from usagemeter.api.hardening import harden
 from usagemeter.api.key_routes import add_key_routes
 from usagemeter.api.local_admin import key_secret
+from usagemeter.api.metrics import add_metrics_route
 from usagemeter.api.pricing_routes import add_pricing_routes
 from usagemeter.api.report_routes import add_report_routes
 from usagemeter.api.settings import ApiSettings
@@ -49,13 +51,16 @@ def create_app(
     on_budgets_changed: Callable[[], None] | None = None,
     check_settings: BudgetCheckSettings | None = None,
     settings: ApiSettings | None = None,
+    metrics_registry: CollectorRegistry | None = None,
     dead_letters: DeadLetterCounts | None = None,
 ) -> FastAPI:
     """The API over the store that ``client_provider`` gives; ``clock`` decides "now" for current periods and
     key expiry; ``on_budgets_changed`` runs after a budget changed or spend was repriced (the alerter's
     wake-up); ``check_settings`` tune the pre-flight check; ``check_settings`` and ``settings`` (the API's
     own) default to the environment; ``dead_letters`` counts the dead-letter topic by reason for the
-    dashboard (None: the page says none is configured)."""
+    dashboard (None: the page says none is configured);
+    ``metrics_registry`` is the process's (``GET /metrics`` serves it, with the API's own series added), a
+    registry of the API's series only when not given."""
     settings = settings if settings is not None else ApiSettings()
     docs = settings.docs
     app = FastAPI(
@@ -107,6 +112,7 @@ def create_app(
     add_shape_routes(app, store, clock)
     add_budget_routes(app, store, BudgetChecker(client_provider(), check_settings, clock=clock), changed)
     add_key_routes(app, store, secret, clock)
+    add_metrics_route(app, metrics_registry if metrics_registry is not None else CollectorRegistry())
     add_dashboard_routes(app, store, clock, dead_letters)
     auth.check_routes(app)
     harden(app, settings, larger_bodies={"/v1/prices/snapshot": settings.max_snapshot_bytes})

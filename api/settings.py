@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode
 
 from usagemeter.query.credentials import config_dir
+from usagemeter.schemas.settings_files import settings_config
 
 MIB = 1024 * 1024
 _LOCAL_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -22,7 +23,7 @@ _ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104 -- names of "every address", 
 
 
 class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="USAGEMETER_API_", frozen=True)
+    model_config = settings_config("USAGEMETER_API_")
 
     host: str = Field(default="127.0.0.1", description="The address `usagemeter serve` binds.")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(

@@ -17,6 +17,7 @@ from typing import Final
 from usagemeter.budgets.alerts import Alert
 from usagemeter.budgets.channels import DeliveryFailed, Senders, channel_name
 from usagemeter.budgets.ledger import AlertLedger, Delivery, DeliveryStatus
+from usagemeter.budgets.metrics import AlertMetrics
 from usagemeter.budgets.model import Channel
 from usagemeter.budgets.settings import AlertSettings
 from usagemeter.budgets.store import BudgetStore
@@ -46,7 +47,9 @@ class Dispatcher:
         settings: AlertSettings,
         *,
         clock: Clock = SYSTEM_CLOCK,
+        metrics: AlertMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._ledger = ledger
         self._store = store
         self._senders = senders
@@ -107,6 +110,9 @@ class Dispatcher:
         del self._pending[key]
 
     def _record(self, item: _Pending, status: DeliveryStatus, error: str) -> None:
+        if self._metrics is not None:
+            outcome = {"delivered": self._metrics.sent, "failed": self._metrics.failed, "dead": self._metrics.dead}
+            outcome[status].labels(item.channel.type).inc()
         self._ledger.record_delivery(
             Delivery(item.alert.alert_id, item.name, item.attempts, status, error, self._now())
         )

@@ -22,7 +22,9 @@ from usagemeter.budgets.channels import Senders
 from usagemeter.budgets.dispatch import Dispatcher
 from usagemeter.budgets.evaluator import Evaluator
 from usagemeter.budgets.ledger import AlertLedger
+from usagemeter.budgets.metrics import AlertMetrics
 from usagemeter.budgets.settings import AlertSettings
+from usagemeter.budgets.spend import Selection
 from usagemeter.budgets.store import BudgetStore
 from usagemeter.consumers.settings import KafkaSettings
 from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock
@@ -39,13 +41,16 @@ class BudgetWatcher:
         kafka: KafkaSettings,
         *,
         clock: Clock = SYSTEM_CLOCK,
+        metrics: AlertMetrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
         self.evaluator = Evaluator(evaluator_client, clock=clock)
         self._senders = Senders(settings, kafka, clock=clock)
         self._dispatcher = Dispatcher(
             AlertLedger(dispatcher_client), BudgetStore(dispatcher_client, clock=clock), self._senders, settings,
-            clock=clock,
+            clock=clock, metrics=metrics,
         )  # fmt: skip
         self._wake = threading.Condition()
         self._flushed = self._changed = False
@@ -99,16 +104,20 @@ class BudgetWatcher:
                     return
                 flushed, changed = self._flushed, self._changed
                 self._flushed = self._changed = False
+            started = self._clock.monotonic()
+            mode: Selection = "all" if first or changed or not flushed else "touched"
             try:
-                if first or changed or not flushed:
+                if mode == "all":
                     self.evaluator.reload()
-                    alerts = self.evaluator.evaluate("all").alerts
-                else:
-                    alerts = self.evaluator.evaluate("touched").alerts
+                alerts = self.evaluator.evaluate(mode).alerts
                 first = False
             except Exception:  # the store failed: the next wake tries again
+                if self._metrics is not None:
+                    self._metrics.evaluation_failures.inc()
                 log.exception("budget evaluation failed; trying again at the next flush or sweep")
                 continue
+            if self._metrics is not None:
+                self._metrics.evaluations.labels(mode).observe(self._clock.monotonic() - started)
             if alerts:
                 with self._deliver:
                     self._outbox.extend(alerts)

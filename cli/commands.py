@@ -22,7 +22,7 @@ from usagemeter.cli.signals import restore_defaults
 from usagemeter.cli.topics_cmd import app as topics_app
 from usagemeter.cli.usage_cmd import usage_command
 from usagemeter.cli.views_cmd import app as views_app
-from usagemeter.cli.worker_cmd import migrate, serve, worker
+from usagemeter.cli.worker_cmd import alerter, api, migrate, serve, worker
 
 app = typer.Typer(
     name="usagemeter",
@@ -30,7 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-_LONG_RUNNING = frozenset({"worker", "serve"})
+_LONG_RUNNING = frozenset({"worker", "serve", "alerter", "api"})
 
 
 _debug = [debug_requested()]
@@ -58,6 +58,8 @@ app.command()(demo)
 app.command()(migrate)
 app.command()(worker)
 app.command()(serve)
+app.command()(alerter)
+app.command()(api)
 app.command("usage")(usage_command)
 app.command("report")(report_command)
 app.add_typer(client_app, name="client", help="A client's stats, activity, request details, rates (JSON).")

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from usagemeter.api import settings as api_settings
+from usagemeter.budgets import settings as budget_settings
 from usagemeter.consumers import settings as worker_settings
 from usagemeter.consumers.settings import KAFKA_LOG
 from usagemeter.query import credentials
@@ -24,7 +25,7 @@ from usagemeter.schemas.errors import ConfigError, StoreMissing, UsageMeterError
 
 CONFIG, FAILURE = 2, 1
 _QUIET = ("clickhouse_connect", "urllib3", "uvicorn.error")
-_SETTINGS_MODULES = (worker_settings, api_settings, credentials)
+_SETTINGS_MODULES = (worker_settings, api_settings, budget_settings, credentials)
 
 
 def debug_requested() -> bool:
@@ -72,6 +73,9 @@ def _settings_message(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"])
+        if not field:  # a check across fields: its message names the variables
+            parts.append(error["msg"].removeprefix("Value error, "))
+            continue
         name = f"{prefix}{field.upper()}" if prefix is not None else field
         given: Any = error.get("input")
         value = "" if isinstance(given, dict) or given is None else f"={given}"

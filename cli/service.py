@@ -10,9 +10,11 @@ import logging
 
 from clickhouse_connect.driver.client import Client
 
+from usagemeter.budgets.metrics import AlertMetrics
 from usagemeter.budgets.settings import AlertSettings
 from usagemeter.budgets.watcher import BudgetWatcher
 from usagemeter.consumers import migrations, pipeline
+from usagemeter.consumers.metrics import WorkerMetrics
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, OverridesSettings, WorkerSettings
 from usagemeter.consumers.store import connect
 from usagemeter.consumers.worker import Worker
@@ -33,7 +35,7 @@ def prepare_store(settings: ClickHouseSettings) -> Client:
     from disk, and a block it inserted and another process retried was stored twice.
     """
     client = connect(settings)
-    applied = migrations.apply(client)
+    applied = migrations.apply(client, settings.cluster)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
         if settings.embedded:
@@ -78,16 +80,22 @@ def watch_overrides(store: ClickHouseSettings) -> OverridesWatcher | None:
     return watcher
 
 
-def start_alerter(store: ClickHouseSettings, kafka: KafkaSettings) -> BudgetWatcher | None:
+def start_alerter(
+    store: ClickHouseSettings, kafka: KafkaSettings, metrics: AlertMetrics | None = None
+) -> BudgetWatcher | None:
     """The budget alerter's threads, each on a session of its own; None when USAGEMETER_ALERTS_ENABLED=false."""
     settings = AlertSettings()
     if not settings.enabled:
         return None
-    return BudgetWatcher(connect(store), connect(store), settings, kafka).start()
+    return BudgetWatcher(connect(store), connect(store), settings, kafka, metrics=metrics).start()
 
 
 def build_worker(
-    kafka: KafkaSettings, settings: WorkerSettings, client: Client, alerter: BudgetWatcher | None = None
+    kafka: KafkaSettings,
+    settings: WorkerSettings,
+    client: Client,
+    alerter: BudgetWatcher | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> Worker:
     """The real pipeline, logging each batch written and telling the alerter about it."""
 
@@ -96,7 +104,7 @@ def build_worker(
         if alerter is not None and result.inserted:
             alerter.flushed()
 
-    return pipeline.build_worker(kafka, settings, client, on_flush=flushed)
+    return pipeline.build_worker(kafka, settings, client, on_flush=flushed, metrics=metrics)
 
 
 def _log_flush(result: WriteResult) -> None:

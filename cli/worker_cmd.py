@@ -1,4 +1,4 @@
-"""``usagemeter migrate``, ``usagemeter worker`` and ``usagemeter serve``."""
+"""``usagemeter migrate``, ``usagemeter worker``, ``usagemeter serve`` and ``usagemeter alerter``."""
 
 from __future__ import annotations
 
@@ -12,20 +12,31 @@ from typing import Annotated
 import typer
 import uvicorn
 from clickhouse_connect.driver.client import Client
+from prometheus_client import CollectorRegistry
 
 from usagemeter.api.app import create_app
 from usagemeter.api.local_admin import ensure_local_admin, key_secret
 from usagemeter.api.settings import ApiSettings
+from usagemeter.budgets.metrics import AlertMetrics
+from usagemeter.budgets.settings import AlertSettings
+from usagemeter.cli.metrics_server import MetricsServer, process_registry
 from usagemeter.cli.service import build_worker, prepare_store, start_alerter, watch_overrides
 from usagemeter.cli.signals import stop_on_signals
 from usagemeter.cli.supervisor import ApiThread, Supervisor
 from usagemeter.cli.topics_cmd import default_specs, ensure_topics
 from usagemeter.consumers import migrations
-from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, PriceRefreshSettings, WorkerSettings
+from usagemeter.consumers.metrics import WorkerMetrics
+from usagemeter.consumers.settings import (
+    ClickHouseSettings,
+    KafkaSettings,
+    MetricsSettings,
+    PriceRefreshSettings,
+    WorkerSettings,
+)
 from usagemeter.consumers.store import connect, wait_until_answering
 from usagemeter.dashboard.dead_letters import dead_letter_reasons
 from usagemeter.pricing import price_updates
-from usagemeter.schemas.errors import PortInUse, Unreachable
+from usagemeter.schemas.errors import PortInUse, StoreMissing, Unreachable
 
 log = logging.getLogger("usagemeter.worker")
 
@@ -43,9 +54,21 @@ def _worker_settings(max_batch_rows: int | None, max_batch_wait_s: float | None)
     return WorkerSettings.model_validate({k: v for k, v in overrides.items() if v is not None})
 
 
-def migrate() -> None:
+def migrate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Apply nothing; exit 1 naming the migrations not applied yet.")
+    ] = False,
+) -> None:
     """Apply the ClickHouse migrations that are not applied yet (safe to run at every start)."""
-    applied = migrations.apply(connect(ClickHouseSettings()))
+    if check:
+        missing = migrations.pending(connect(ClickHouseSettings(), create=False))
+        if missing:
+            typer.echo(f"not applied: {', '.join(missing)} (run `usagemeter migrate`)", err=True)
+            raise typer.Exit(1)
+        typer.echo("up to date")
+        return
+    store = ClickHouseSettings()
+    applied = migrations.apply(connect(store), store.cluster)
     typer.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
 
 
@@ -53,14 +76,46 @@ def worker(max_batch_rows: MaxRows = None, max_batch_wait_s: MaxWait = None) -> 
     """Consume usage events into ClickHouse until SIGTERM or Ctrl-C, then drain, commit and exit."""
     stop = stop_on_signals()  # first: a stop during start-up ends the command after the step it is in
     _log_to_stderr()
+    metrics_settings = MetricsSettings()
     started = _start(max_batch_rows, max_batch_wait_s, stop)
     if started is None:
         return
     kafka, store, settings, client = started
+    registry = process_registry()
     with Supervisor(stop) as threads:
+        threads.start("the metrics endpoint", lambda: MetricsServer.start(registry, metrics_settings))
         _start_background(threads, store)
-        alerter = threads.start("the budget alerter", lambda: start_alerter(store, kafka))
-        build_worker(kafka, settings, client, alerter).run(stop)
+        alerter = threads.start("the budget alerter", lambda: start_alerter(store, kafka, AlertMetrics(registry)))
+        build_worker(kafka, settings, client, alerter, _worker_metrics(registry, kafka)).run(stop)
+
+
+def alerter() -> None:
+    """Budget alerts only, until SIGTERM or Ctrl-C: evaluate budgets every sweep, deliver alerts (no worker).
+
+    For a ClickHouse server, where workers run with USAGEMETER_ALERTS_ENABLED=false and one alerter process
+    serves them all. Without a worker in the process no flush wakes it: crossings are found by the sweep
+    (USAGEMETER_ALERTS_SWEEP_INTERVAL_S), so alerts arrive up to one sweep later than beside a worker.
+    """
+    stop = stop_on_signals()
+    _log_to_stderr()
+    metrics_settings, kafka, store = MetricsSettings(), KafkaSettings(), ClickHouseSettings()
+    settings = AlertSettings()
+    if not settings.enabled:
+        typer.echo("USAGEMETER_ALERTS_ENABLED is false: nothing to do", err=True)
+        raise typer.Exit(2)
+    wait_until_answering(store, WorkerSettings().start_timeout_s, stop)
+    if stop.is_set():
+        return
+    prepare_store(store).close()  # the budget and alert tables, as every start makes sure
+    registry = process_registry()
+    with Supervisor(stop) as threads:
+        threads.start("the metrics endpoint", lambda: MetricsServer.start(registry, metrics_settings))
+        threads.start("the budget alerter", lambda: start_alerter(store, kafka, AlertMetrics(registry)))
+        stop.wait()
+
+
+def _worker_metrics(registry: CollectorRegistry, kafka: KafkaSettings) -> WorkerMetrics:
+    return WorkerMetrics(registry, consumer_group=kafka.group_id)
 
 
 def serve(
@@ -75,6 +130,7 @@ def serve(
     stop = stop_on_signals()  # first: a stop during start-up ends the command after the step it is in
     _log_to_stderr()
     api_settings = ApiSettings(host=host)  # a bad USAGEMETER_API_* stops serve before anything starts
+    metrics_settings = MetricsSettings()
     listener = _listen(host, port)  # before anything joins the consumer group
     with contextlib.closing(listener):
         started = _start(max_batch_rows, max_batch_wait_s, stop)
@@ -84,19 +140,59 @@ def serve(
         if api_settings.local_admin:
             ensure_local_admin(client, key_secret(api_settings))
         query_client = connect(store)  # its own session: a server refuses concurrent queries in one session
+        registry = process_registry()  # served by the API's GET /metrics, and USAGEMETER_METRICS_PORT if set
         with Supervisor(stop) as threads:
+            threads.start("the metrics endpoint", lambda: MetricsServer.start(registry, metrics_settings))
             _start_background(threads, store)
-            alerter = threads.start("the budget alerter", lambda: start_alerter(store, kafka))
+            alert_metrics = AlertMetrics(registry)
+            alerter = threads.start("the budget alerter", lambda: start_alerter(store, kafka, alert_metrics))
             changed = alerter.changed if alerter else None
             app = create_app(
                 lambda: query_client,
                 on_budgets_changed=changed,
                 settings=api_settings,
                 dead_letters=dead_letter_reasons(kafka),
+                metrics_registry=registry,
             )
             api = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
             threads.start("the query API", lambda: ApiThread(api, listener))
-            build_worker(kafka, settings, client, alerter).run(stop)
+            build_worker(kafka, settings, client, alerter, _worker_metrics(registry, kafka)).run(stop)
+
+
+def api(
+    host: Annotated[str, typer.Option(envvar="USAGEMETER_API_HOST", help="Address the query API binds to.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(envvar="USAGEMETER_API_PORT", help="Port of the query API.")] = 8765,
+) -> None:
+    """The query API alone, until SIGTERM or Ctrl-C: for a ClickHouse server, beside `worker` processes.
+
+    It never migrates (a migration changes the view chain under running workers: `usagemeter migrate` does
+    it, once) and refuses to start on a store that is not up to date. GET /metrics serves its series.
+    Budget changes made through it are seen by the alerter's next sweep, not at once as in `serve`.
+    """
+    stop = stop_on_signals()
+    _log_to_stderr()
+    api_settings = ApiSettings(host=host)
+    listener = _listen(host, port)
+    with contextlib.closing(listener):
+        store = ClickHouseSettings()
+        wait_until_answering(store, WorkerSettings().start_timeout_s, stop)
+        if stop.is_set():
+            return
+        client = connect(store, create=False)
+        missing = migrations.pending(client)
+        if missing:
+            raise StoreMissing(f"the store is not migrated ({', '.join(missing)} missing); run `usagemeter migrate`")
+        if api_settings.local_admin:
+            ensure_local_admin(client, key_secret(api_settings))
+        registry = process_registry()
+        app = create_app(lambda: client, settings=api_settings, metrics_registry=registry)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        with Supervisor(stop) as threads:
+            threads.start("the query API", lambda: ApiThread(server, listener))
+            log.info("query API on http://%s:%d", host, port)
+            stop.wait()
 
 
 Started = tuple[KafkaSettings, ClickHouseSettings, WorkerSettings, Client]

@@ -13,6 +13,7 @@ from importlib import resources
 
 from clickhouse_connect.driver.client import Client
 
+from usagemeter.consumers.cluster import ClusterRenderer, bookkeeping_table
 from usagemeter.schemas.errors import MigrationEdited
 
 
@@ -87,24 +88,19 @@ def available() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-def apply(client: Client) -> list[str]:
-    """Applies what is missing; returns the names of the files applied now."""
-    client.command(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
-        "ENGINE = MergeTree ORDER BY version"
-    )
-    rows = client.query("SELECT version, checksum FROM schema_migrations").result_rows
-    done = {int(version): str(checksum) for version, checksum in rows}
+def apply(client: Client, cluster: str | None = None) -> list[str]:
+    """Applies what is missing; returns the names of the files applied now. With ``cluster`` (the setting
+    USAGEMETER_CLICKHOUSE_CLUSTER), every statement is rendered for that cluster (``consumers/cluster.py``)."""
+    client.command(bookkeeping_table(cluster))
+    missing = {migration.version for migration in _missing(client)}
+    render = ClusterRenderer(cluster).render if cluster else lambda statement: [statement]
     applied = []
     for migration in available():
-        if migration.version in done:
-            if done[migration.version] != migration.checksum:
-                raise MigrationEdited(
-                    f"{migration.name} was changed after it was applied; add a new migration file instead"
-                )
+        # every file is rendered, applied or not: the cluster rules need the tables earlier files made
+        statements = [rendered for statement in migration.statements() for rendered in render(statement)]
+        if migration.version not in missing:
             continue
-        for statement in migration.statements():
+        for statement in statements:
             client.command(statement)
         client.insert(
             "schema_migrations",
@@ -113,3 +109,38 @@ def apply(client: Client) -> list[str]:
         )
         applied.append(migration.name)
     return applied
+
+
+def cluster_statements(cluster: str) -> list[str]:
+    """Every statement ``apply`` sends for ``cluster`` to a store with nothing applied, in order."""
+    renderer = ClusterRenderer(cluster)
+    statements = [bookkeeping_table(cluster)]
+    for migration in available():
+        statements += [rendered for statement in migration.statements() for rendered in renderer.render(statement)]
+    return statements
+
+
+def pending(client: Client) -> list[str]:
+    """The names of the files not applied yet, changing nothing: what ``usagemeter migrate --check`` reports,
+    and what a process that must not migrate (the API, an init container) waits for."""
+    exists = client.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'"
+    ).result_rows[0][0]
+    if not exists:
+        return [migration.name for migration in available()]
+    return [migration.name for migration in _missing(client)]
+
+
+def _missing(client: Client) -> list[Migration]:
+    """The migrations ``schema_migrations`` does not list; raises when an applied file was edited afterwards."""
+    rows = client.query("SELECT version, checksum FROM schema_migrations").result_rows
+    done = {int(version): str(checksum) for version, checksum in rows}
+    missing = []
+    for migration in available():
+        if migration.version not in done:
+            missing.append(migration)
+        elif done[migration.version] != migration.checksum:
+            raise MigrationEdited(
+                f"{migration.name} was changed after it was applied; add a new migration file instead"
+            )
+    return missing

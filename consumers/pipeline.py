@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, Producer
 
 from usagemeter.consumers.dead_letters import DeadLetters
 from usagemeter.consumers.ledger import Ledger
+from usagemeter.consumers.metrics import WorkerMetrics
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.consumers.sink import ClickHouseSink
 from usagemeter.consumers.worker import Worker
@@ -45,6 +46,7 @@ def build_worker(
     *,
     clock: Clock = SYSTEM_CLOCK,
     on_flush: Callable[[WriteResult], None] | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> Worker:
     """A worker on the real broker and store; ``client`` is the worker's own ClickHouse session."""
     return Worker(
@@ -56,6 +58,7 @@ def build_worker(
         topic=kafka.topic,
         clock=clock,
         on_flush=on_flush,
+        metrics=metrics,
     )
 
 

@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings
+
+from usagemeter.schemas.settings_files import settings_config
 
 DEFAULT_HOME = Path(".var/usagemeter")
 
@@ -44,15 +46,30 @@ KAFKA_LOG.addFilter(_OneLinePer(10.0))
 
 
 class ClickHouseSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="USAGEMETER_CLICKHOUSE_", frozen=True)
+    model_config = settings_config("USAGEMETER_CLICKHOUSE_")
 
     dsn: str = Field(
         default=f"chdb:///{DEFAULT_HOME.resolve()}/chdb",
         description="chdb:///<dir> for the embedded engine, or http(s)://host:8123 for a server.",
     )
-    database: str = Field(default="usagemeter", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    username: str = "default"
-    password: SecretStr = SecretStr("")
+    database: str = Field(
+        default="usagemeter", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="The database every table is in."
+    )
+    username: str = Field(default="default", description="Server user (ignored by the embedded engine).")
+    password: SecretStr = Field(default=SecretStr(""), description="Server password (ignored by the embedded engine).")
+
+    cluster: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="A ClickHouse server cluster (remote_servers) to migrate with ON CLUSTER: replicated local tables, "
+        "Distributed tables under the usual names (consumers/cluster.py, docs/deploy-cluster.md).",
+    )
+
+    @model_validator(mode="after")
+    def _cluster_needs_a_server(self) -> ClickHouseSettings:
+        if self.cluster and self.embedded:
+            raise ValueError("USAGEMETER_CLICKHOUSE_CLUSTER needs a server DSN (http:// or https://), not chdb://")
+        return self
 
     @field_validator("dsn")
     @classmethod
@@ -67,21 +84,39 @@ class ClickHouseSettings(BaseSettings):
 
 
 class KafkaSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="USAGEMETER_KAFKA_", frozen=True)
+    model_config = settings_config("USAGEMETER_KAFKA_")
 
-    bootstrap_servers: str = "127.0.0.1:9092"
-    topic: str = "usage.events"
-    dlq_topic: str = "usage.events.dlq"
-    group_id: str = "usagemeter-worker"
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Brokers, comma-separated host:port.")
+    topic: str = Field(default="usage.events", description="The usage events topic.")
+    dlq_topic: str = Field(default="usage.events.dlq", description="Dead letters: refused messages, with the reason.")
+    group_id: str = Field(default="usagemeter-worker", description="The consumer group every worker joins.")
     group_instance_id: str | None = Field(
         default=None,
         description="Static group membership (e.g. the pod name): a restarted worker takes its partitions back at "
         "once instead of after a rebalance and the session timeout.",
     )
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="librdkafka's security.protocol: TLS with SSL/SASL_SSL, SASL with SASL_*."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"] | None = Field(
+        default=None, description="Required with SASL_*; OAUTHBEARER and GSSAPI take their options from extra_config."
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user (PLAIN, SCRAM).")
+    sasl_password: SecretStr | None = Field(default=None, description="SASL password (PLAIN, SCRAM).")
+    ssl_ca_location: Path | None = Field(
+        default=None, description="CA bundle (PEM) that signed the brokers' certificates; default: the system's."
+    )
+    ssl_certificate_location: Path | None = Field(default=None, description="Client certificate (PEM), for mTLS.")
+    ssl_key_location: Path | None = Field(default=None, description="Client private key (PEM), for mTLS.")
+    ssl_key_password: SecretStr | None = Field(default=None, description="Passphrase of the client key.")
+    ssl_endpoint_identification_algorithm: Literal["https", "none"] = Field(
+        default="https", description="'none' turns off the broker host-name check (not recommended)."
+    )
+    extra_config: dict[str, str] = Field(
+        default_factory=dict,
+        description="Any other librdkafka property for every client, as a JSON object "
+        '(\'{"sasl.oauthbearer.method": "oidc"}\'); the settings above win over it.',
+    )
     create_topics: bool = Field(
         default=True,
         description="worker/serve create the topic and its DLQ when missing; false when the operator manages them.",
@@ -90,21 +125,41 @@ class KafkaSettings(BaseSettings):
     def client_config(self) -> dict[str, Any]:
         """librdkafka settings shared by every client usagemeter makes, its log routed through ``KAFKA_LOG``."""
         config: dict[str, Any] = {
+            **self.extra_config,
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
             "logger": KAFKA_LOG,
         }
-        if self.sasl_mechanism:
-            config["sasl.mechanism"] = self.sasl_mechanism
-        if self.sasl_username:
-            config["sasl.username"] = self.sasl_username
-        if self.sasl_password:
-            config["sasl.password"] = self.sasl_password.get_secret_value()
+        optional = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password.get_secret_value() if self.sasl_password else None,
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+            "ssl.key.password": self.ssl_key_password.get_secret_value() if self.ssl_key_password else None,
+        }
+        config.update({name: str(value) for name, value in optional.items() if value is not None})
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            config["ssl.endpoint.identification.algorithm"] = self.ssl_endpoint_identification_algorithm
         return config
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        """A SASL protocol without its mechanism or credentials fails at start, not at the first connection."""
+        if not self.security_protocol.startswith("SASL_"):
+            return self
+        if self.sasl_mechanism is None:
+            raise ValueError(f"USAGEMETER_KAFKA_SASL_MECHANISM is required with {self.security_protocol}")
+        if self.sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(f"{self.sasl_mechanism} needs USAGEMETER_KAFKA_SASL_USERNAME and _SASL_PASSWORD")
+        return self
 
 
 class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="USAGEMETER_WORKER_", frozen=True)
+    model_config = settings_config("USAGEMETER_WORKER_")
 
     max_batch_rows: int = Field(default=100_000, ge=1, le=1_000_000, description="Flush a batch at this many messages.")
     max_batch_wait_s: float = Field(default=1.0, gt=0, le=60, description="Flush a non-empty batch this old.")
@@ -139,7 +194,7 @@ class WorkerSettings(BaseSettings):
 
 
 class OverridesSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="USAGEMETER_OVERRIDES_", frozen=True)
+    model_config = settings_config("USAGEMETER_OVERRIDES_")
 
     path: Path | None = Field(default=None, description="The overrides file (TOML, see pricing/overrides.py).")
     check_interval_s: float = Field(default=10.0, gt=0, le=3600, description="How often the worker looks for changes.")
@@ -148,9 +203,22 @@ class OverridesSettings(BaseSettings):
 class PriceRefreshSettings(BaseSettings):
     """Periodic price snapshot refresh (daily by default); off unless a URL is set."""
 
-    model_config = SettingsConfigDict(env_prefix="USAGEMETER_PRICES_", frozen=True)
+    model_config = settings_config("USAGEMETER_PRICES_")
 
     refresh_url: str | None = Field(
         default=None, description="genai-prices data.json to load periodically; unset: never fetch at run time."
     )
     refresh_interval_s: float = Field(default=86_400.0, ge=60, description="Seconds between refreshes.")
+
+
+class MetricsSettings(BaseSettings):
+    """The Prometheus endpoint of ``worker`` and ``alerter`` (``serve`` also answers ``GET /metrics`` on its API)."""
+
+    model_config = settings_config("USAGEMETER_METRICS_")
+
+    port: int | None = Field(
+        default=None, ge=1, le=65_535, description="Serve /metrics on this port; unset: no metrics listener."
+    )
+    host: str = Field(
+        default="127.0.0.1", description="Address the metrics listener binds to (0.0.0.0 in a container)."
+    )

@@ -58,6 +58,10 @@ def connect(settings: ClickHouseSettings, *, create: bool = True) -> Client:
             _check_exists(bootstrap, settings)
     finally:
         bootstrap.close()  # an open handle would keep an embedded engine from reopening (cli/service.py)
+    if settings.cluster:
+        # Inserts into the Distributed tables are acknowledged once on the shards, so an offset is committed
+        # only after its rows are stored (consumers/cluster.py); not set for one server, where it does nothing.
+        common["settings"] = {"distributed_foreground_insert": 1}
     return clickhouse_connect.get_client(dsn=settings.dsn, database=settings.database, **common)
 
 

@@ -17,6 +17,7 @@ from confluent_kafka import KafkaException, Message, TopicPartition
 
 from usagemeter.consumers.batch import Batch
 from usagemeter.consumers.dedup import Admitted, Deduplicator
+from usagemeter.consumers.metrics import WorkerMetrics
 from usagemeter.consumers.ports import ConsumerPort, DeadLetterPort, LedgerPort, SinkPort
 from usagemeter.consumers.settings import WorkerSettings
 from usagemeter.consumers.writer import BatchWriter, WriteResult
@@ -26,6 +27,8 @@ from usagemeter.schemas.errors import StopRequested, StoreUnavailable
 log = logging.getLogger(__name__)
 
 _CONSUME_CHUNK = 20_000
+Written = tuple[WriteResult, float]
+"""A batch's write result and the seconds its successful attempt took."""
 _PAUSE_AFTER_S = 5.0
 
 
@@ -44,8 +47,10 @@ class Worker:
         topic: str,
         clock: Clock = SYSTEM_CLOCK,
         on_flush: Callable[[WriteResult], None] | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._topic = topic
+        self._metrics = metrics
         self._settings = settings
         self._clock = clock
         self._on_flush = on_flush
@@ -56,7 +61,7 @@ class Worker:
         self._stop = threading.Event()
         self._held: list[Message] = []
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagemeter-write")
-        self._in_flight: tuple[Batch, Admitted, Future[WriteResult]] | None = None
+        self._in_flight: tuple[Batch, Admitted, Future[Written]] | None = None
         self.totals = {
             "consumed": 0,
             "inserted": 0,
@@ -103,6 +108,8 @@ class Worker:
         )
         if not self._held:
             self.totals["consumed"] += len(messages)
+            if messages and self._metrics is not None:
+                self._metrics.consumed.inc(len(messages))
         self._held = []
         if messages:
             if not self._batch.size:
@@ -157,7 +164,7 @@ class Worker:
         batch, admitted, write = self._in_flight
         if keep_alive:
             self._wait_paused(write)
-        result = write.result()
+        result, write_s = write.result()
         self._in_flight = None
         # Before the commit: the next batch is checked against these ids once this returns.
         self._dedup.remember(admitted, result.rejected, self._clock.now_us() / 1e6)
@@ -173,10 +180,38 @@ class Worker:
         self.totals["duplicates_across_batches"] += admitted.dropped
         self.totals["unkeyed"] += admitted.unkeyed
         self.totals["batches"] += 1
+        if self._metrics is not None:
+            self._report(batch, admitted, result, write_s)
         if self._on_flush is not None:
             self._on_flush(result)
 
-    def _wait_paused(self, write: Future[WriteResult]) -> None:
+    def _report(self, batch: Batch, admitted: Admitted, result: WriteResult, write_s: float) -> None:
+        """The committed batch's metrics: per block and per partition, never per event."""
+        assert self._metrics is not None
+        now_ms = self._clock.now_us() / 1000
+        delays = [
+            (now_ms - stamp) / 1000
+            for group in batch.groups.values()
+            if group.messages and (stamp := group.messages[0].timestamp()[1]) > 0
+        ]
+        lag = []
+        for topic, partition in batch.offsets:
+            marks = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if marks[1] >= 0:
+                lag.append((topic, partition, marks[1] - (batch.offsets[(topic, partition)][1] + 1)))
+        self._metrics.committed(
+            rows=batch.size,
+            inserted=result.inserted,
+            # the batch's duplicates count both: repeated keys within it, and those the window dropped
+            dedup={"in_batch": result.duplicates - admitted.dropped, "across_batches": admitted.dropped},
+            dead_letters=result.reasons,
+            unkeyed=admitted.unkeyed,
+            write_s=write_s,
+            delays_s=delays,
+            lag=lag,
+        )
+
+    def _wait_paused(self, write: Future[Written]) -> None:
         try:
             write.result(timeout=_PAUSE_AFTER_S)
             return
@@ -191,12 +226,16 @@ class Worker:
             self._held.extend(self._consumer.consume(_CONSUME_CHUNK, timeout=0.5))
         self._consumer.resume(paused)
 
-    def _write_with_retry(self, batch: Batch) -> WriteResult:
+    def _write_with_retry(self, batch: Batch) -> Written:
+        """The batch written, and how long its successful attempt took (for the insert latency histogram)."""
         backoff = 0.2
         while True:
+            started = self._clock.monotonic()
             try:
-                return self._writer.write(batch)
+                return self._writer.write(batch), self._clock.monotonic() - started
             except StoreUnavailable as exc:
+                if self._metrics is not None:
+                    self._metrics.insert_retries.inc()
                 log.warning("ClickHouse unavailable (%s); retrying the same block in %.1f s", exc, backoff)
                 if self._stop.wait(backoff):
                     raise StopRequested from exc
@@ -232,6 +271,8 @@ class Worker:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         self._held = [m for m in self._held if (m.topic(), m.partition()) not in revoked]
         self._dedup.revoke(list(revoked))
+        if self._metrics is not None:
+            self._metrics.revoked(revoked)
         # The batch the flush opened still carries the revoked partitions' cuts: one that is never reached
         # would hold every message of the partitions kept. It is empty, so it is opened again without them.
         self._batch = Batch(self._clock.monotonic(), self._dedup.cuts(), self._dedup.references(), self._dedup.floors())

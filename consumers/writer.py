@@ -14,6 +14,7 @@ time limit passing between the two), the block is bisected down to the messages 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 
 from confluent_kafka import Message
@@ -38,6 +39,8 @@ class WriteResult:
     triaged_blocks: int
     rejected: set[tuple[str, int, int]] = field(default_factory=set)
     """(topic, partition, offset) of every dead-lettered message."""
+    reasons: Counter[str] = field(default_factory=Counter)
+    """Dead letters by rejection reason (a ``RejectReason``), for the metrics."""
 
 
 class BatchWriter:
@@ -76,7 +79,8 @@ class BatchWriter:
         self._dead_letters.flush()
         self._ledger.complete(slices)
         where_rejected = {(str(m.topic()), int(m.partition() or 0), int(m.offset() or 0)) for m, _ in rejected}
-        return WriteResult(inserted, len(rejected), batch.duplicates, triaged, where_rejected)
+        reasons = Counter[str](rejection.reason for _, rejection in rejected)
+        return WriteResult(inserted, len(rejected), batch.duplicates, triaged, where_rejected, reasons)
 
     def _check_ratio(self, bad: int, size: int) -> None:
         if size >= self._ratio_min_rows and bad > self._max_ratio * size:

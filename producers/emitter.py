@@ -113,6 +113,11 @@ class UsageEmitter(EmitterCore):
         self._poller.start()
         atexit.register(self.close)
 
+    @property
+    def topic(self) -> str:
+        """The topic this emitter sends to (``usagemeter.producers.metrics`` labels its series with it)."""
+        return self._topic
+
     def stats(self) -> EmitterStats:
         c = self._counters
         spool = self._spool

@@ -16,9 +16,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from usagemeter.schemas.errors import ConfigError
+from usagemeter.schemas.settings_files import settings_config
 
 
 def config_dir() -> Path:
@@ -30,7 +31,7 @@ def config_dir() -> Path:
 class ApiClientSettings(BaseSettings):
     """The key a client sends: ``USAGEMETER_API_KEY``, or the file ``USAGEMETER_API_KEY_FILE`` names."""
 
-    model_config = SettingsConfigDict(env_prefix="USAGEMETER_API_", frozen=True)
+    model_config = settings_config("USAGEMETER_API_")
 
     key: SecretStr | None = Field(default=None, description="The API key to send; wins over the key file.")
     key_file: Path = Field(

@@ -3,7 +3,8 @@
 #
 # 1. deploy/local/venv.sh creates or refreshes .venv (fast when nothing changed);
 # 2. the Kafka jars are fetched once into the shared cache (~/.cache/usagemeter, or $USAGEMETER_HOME);
-# 3. ruff, mypy, the import contract (lint-imports: the dependency direction in pyproject.toml) and
+# 3. ruff, mypy, the import contract (lint-imports: the dependency direction in pyproject.toml), the compose
+#    file's validation (`docker compose config -q`, when the docker client has the compose plugin) and
 #    pytest all run, so one run shows every kind of failure; extra args go to pytest.
 # Exits non-zero when any step fails; pytest's "no tests collected" (exit 5) is a failure too.
 set -uo pipefail
@@ -23,6 +24,12 @@ echo "== mypy"
 "$py" -m mypy || failed+=("mypy")
 echo "== import contract"
 "$root/.venv/bin/lint-imports" || failed+=("import contract")
+if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+    echo "== docker compose config"
+    docker compose -f deploy/compose/docker-compose.yml config -q || failed+=("docker compose config")
+else
+    echo "== docker compose config: skipped (no docker client with the compose plugin)"
+fi
 echo "== pytest"
 "$py" -m pytest -q "$@"
 status=$?

@@ -56,6 +56,7 @@ class Endpoint:
 
 ENDPOINTS = (
     Endpoint("GET", "/healthz", "public"),
+    Endpoint("GET", "/metrics", "public"),
     Endpoint("GET", "/v1/usage", "client", params={"client_id": "acme", "include_users": "true"}),
     Endpoint("GET", "/v1/prices", "any-key", params={"model": "gpt-4o", "provider": "openai"}),
     Endpoint("POST", "/v1/prices/snapshot", "admin", body=with_model({"input_mtok": "1"})),

@@ -2,7 +2,8 @@
 
 Measured before the fix: ``usagemeter serve`` with no traffic used a whole core (its poll timeout was
 derived from an empty batch's age, so it polled with timeout 0 in a loop). The worker runs as an
-operator runs it, in a process of its own, whose CPU time is read from /proc.
+operator runs it, in a process of its own, whose CPU time is read from /proc, with its metrics endpoint on
+(scraped once the lone event is in: the command's own endpoint counts it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
+from tests.integration.test_metrics_endpoints import free_port, scrape, value
 from usagemeter.local.kafka import LocalKafka, create_topic
 from usagemeter.schemas import CURRENT
 from usagemeter.schemas.wire import encode
@@ -64,6 +66,7 @@ def test_an_idle_worker_uses_under_2_percent_of_a_core_with_the_broker_up_or_gon
             "USAGEMETER_KAFKA_TOPIC": topic,
             "USAGEMETER_KAFKA_DLQ_TOPIC": f"{topic}.dlq",
             "USAGEMETER_WORKER_MAX_BATCH_WAIT_S": str(MAX_BATCH_WAIT_S),
+            "USAGEMETER_METRICS_PORT": str(metrics_port := free_port()),
         }
         log = tmp_path / "worker.log"
         with log.open("wb") as out:
@@ -87,6 +90,10 @@ def test_an_idle_worker_uses_under_2_percent_of_a_core_with_the_broker_up_or_gon
             del producer  # before the broker goes: it would try to reconnect for as long as it lives
             sent = time.monotonic()
             inserted = _wait_for(log, r"batch written: 1 inserted", 30) - sent
+            samples = scrape(metrics_port)
+            assert value(samples, "usagemeter_worker_inserted_total") == 1
+            assert value(samples, "usagemeter_consumergroup_lag", consumergroup="usagemeter-worker", topic=topic,
+                         partition="0") == 0  # fmt: skip
 
             kafka.stop()
             time.sleep(10.0)  # librdkafka's reconnect back-off grows to its 10 s maximum meanwhile
