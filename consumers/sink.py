@@ -43,7 +43,7 @@ _STORE_ERROR_CODES: Final = frozenset(
     }
 )
 _CODE = re.compile(r"Code: (\d+)")
-_INSERT_SETTINGS: Final = {
+INSERT_SETTINGS: Final = {
     # Older writers lack newer fields: ClickHouse fills the staging table's defaults.
     "input_format_avro_allow_missing_fields": 1,
     # The worker batches itself; an acknowledged insert must be written, and tokens behave as documented.
@@ -63,7 +63,7 @@ class ClickHouseSink:
 
     def insert(self, schema: WriterSchema, bodies: list[bytes], token: str) -> None:
         """One block of ``bodies``, deduplicated by ``token`` in every table the views write to."""
-        settings = {**_INSERT_SETTINGS, "insert_deduplication_token": token}
+        settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
         try:
             self._client.raw_insert(
                 STAGING_TABLE, None, container(schema, bodies, token), fmt="Avro", settings=settings

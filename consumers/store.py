@@ -48,7 +48,7 @@ def connect(settings: ClickHouseSettings, *, create: bool = True) -> Client:
     try:
         bootstrap = clickhouse_connect.get_client(dsn=settings.dsn, **common)
     except OperationalError as exc:
-        raise StoreUnreachable(f"no ClickHouse server answers at {_safe(settings.dsn)} ({_WHERE})") from exc
+        raise StoreUnreachable(f"no ClickHouse server answers at {redacted(settings.dsn)} ({_WHERE})") from exc
     if settings.embedded:
         _opened.add(embedded_dir(settings))
     try:
@@ -72,7 +72,7 @@ def _check_exists(client: Client, settings: ClickHouseSettings) -> None:
     ).result_rows[0][0]
     if not tables:
         raise StoreMissing(
-            f"no usagemeter database {settings.database!r} at {_safe(settings.dsn)} ({_WHERE}); point them at the "
+            f"no usagemeter database {settings.database!r} at {redacted(settings.dsn)} ({_WHERE}); point them at the "
             "store `usagemeter serve` uses, or create it with `usagemeter migrate`"
         )
 
@@ -119,10 +119,10 @@ def wait_until_answering(settings: ClickHouseSettings, timeout_s: float, stop: t
                     return
                 break
     raise StoreUnreachable(
-        f"no ClickHouse server answers at {_safe(settings.dsn)} (USAGEMETER_CLICKHOUSE_DSN) after {timeout_s:.0f} s"
+        f"no ClickHouse server answers at {redacted(settings.dsn)} (USAGEMETER_CLICKHOUSE_DSN) after {timeout_s:.0f} s"
     )
 
 
-def _safe(dsn: str) -> str:
+def redacted(dsn: str) -> str:
     """The DSN without a password it may carry."""
     return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", dsn)

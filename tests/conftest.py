@@ -6,12 +6,21 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fixtures.clickhouse import SERVER_DSN, SERVER_DSN_VARIABLE
+from usagemeter.consumers.store import redacted
+
 pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.clickhouse",
     "tests.fixtures.kafka",
     "tests.fixtures.webhook",
 ]
+
+
+def pytest_report_header() -> str:
+    if SERVER_DSN:
+        return f"ClickHouse: the server at {redacted(SERVER_DSN)} ({SERVER_DSN_VARIABLE})"
+    return f"ClickHouse: the embedded engine (chDB); set {SERVER_DSN_VARIABLE} to run on a server"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -131,9 +131,9 @@ UNKNOWN_COLUMNS = ["provider_raw", "model_raw", "events", "first_seen", "last_se
 
 
 @pytest.fixture(scope="module")
-def store(chdb_dsn: str) -> Iterator[Client]:
+def store(store_dsn: str) -> Iterator[Client]:
     """One store for the whole matrix: both clients' usage and unknown models."""
-    settings = ClickHouseSettings(dsn=chdb_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
+    settings = ClickHouseSettings(dsn=store_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
     client = connect(settings)
     migrations.apply(client)
     bucket = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)

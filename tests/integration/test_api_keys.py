@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 from typer.testing import CliRunner
 
 from tests.fixtures.api import SECRET, api_settings, make_key, running_api
+from tests.fixtures.clickhouse import store_environment
 from usagemeter.api import create_app, keys
 from usagemeter.api.local_admin import ensure_local_admin, key_secret
 from usagemeter.api.settings import ApiSettings
@@ -37,10 +38,6 @@ def key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-def _env(settings: ClickHouseSettings) -> dict[str, str]:
-    return {"USAGEMETER_CLICKHOUSE_DSN": settings.dsn, "USAGEMETER_CLICKHOUSE_DATABASE": settings.database}
 
 
 def test_the_local_admin_key_is_made_once_with_mode_0600(clickhouse: Client, key_file: Path) -> None:
@@ -97,7 +94,7 @@ def test_keys_are_stored_as_keyed_hashes_only(clickhouse: Client) -> None:
 def test_keys_commands_on_the_store(
     clickhouse_settings: ClickHouseSettings, clickhouse: Client, key_file: Path
 ) -> None:
-    env = _env(clickhouse_settings)
+    env = store_environment(clickhouse_settings)
     runner = CliRunner()
 
     created = runner.invoke(app, ["keys", "create", "--client", "acme", "--name", "dash", "--direct"], env=env)

@@ -55,9 +55,9 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(chdb_dsn: str, kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(store_dsn: str, kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """One store filled through the pipeline, served by the API on a free port, for the whole module."""
-    with priced_store(chdb_dsn) as client:
+    with priced_store(store_dsn) as client:
         yield from _served(client, kafka_broker, tmp_path_factory.mktemp("spool"))
 
 

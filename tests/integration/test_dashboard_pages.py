@@ -33,8 +33,8 @@ COLUMNS = ["client_id", "bucket", "user_id", "provider", "model", "events", "req
 
 
 @pytest.fixture(scope="module")
-def store(chdb_dsn: str) -> Iterator[Client]:
-    with priced_store(chdb_dsn) as client:
+def store(store_dsn: str) -> Iterator[Client]:
+    with priced_store(store_dsn) as client:
         _fill(client)
         yield client
 

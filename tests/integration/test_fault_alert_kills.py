@@ -29,7 +29,9 @@ import pytest
 from tests.faults.alerts import ids_per_threshold, topic_alerts
 from tests.faults.traffic import events, lag, produce, with_resends
 from tests.faults.worker_process import WorkerProcess
+from tests.fixtures.clickhouse import store_environment
 from tests.fixtures.webhook import SECRET, Receiver
+from usagemeter.consumers.settings import ClickHouseSettings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ THRESHOLDS = [f"{p}%" for p in range(10, 101, 10)]
 _LEDGER = """
 import json, sys
 import clickhouse_connect
-client = clickhouse_connect.get_client(dsn=sys.argv[1], database="usagemeter")
+client = clickhouse_connect.get_client(dsn=sys.argv[1], database=sys.argv[2])
 rows = client.query(
     "SELECT alert_id, budget_id, kind, thresholds FROM budget_alerts FINAL WHERE kind = 'crossed'"
 ).result_rows
@@ -60,7 +62,11 @@ def _usagemeter(env: dict[str, str], *args: str) -> str:
 
 
 def test_each_crossing_alerts_once_on_every_channel_through_sigkills(
-    kafka_broker: Any, kafka_topic: Any, webhook_receiver: Receiver, tmp_path: Path
+    kafka_broker: Any,
+    kafka_topic: Any,
+    webhook_receiver: Receiver,
+    worker_store: ClickHouseSettings,
+    tmp_path: Path,
 ) -> None:
     rng = random.Random(40)
     bootstrap = kafka_broker.bootstrap_servers
@@ -69,10 +75,9 @@ def test_each_crossing_alerts_once_on_every_channel_through_sigkills(
     unique = events(EVENTS, seed=41)
     stream = with_resends(unique, 0.10, seed=42)
     per_client = Counter(e.client for e in unique)
-    dsn = f"chdb:///{tmp_path / 'store'}"
     env = {
         **os.environ,
-        "USAGEMETER_CLICKHOUSE_DSN": dsn,
+        **store_environment(worker_store),
         "USAGEMETER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "USAGEMETER_KAFKA_TOPIC": topic,
         "USAGEMETER_KAFKA_DLQ_TOPIC": dlq_topic,
@@ -121,8 +126,8 @@ def test_each_crossing_alerts_once_on_every_channel_through_sigkills(
     final.send_signal(signal.SIGTERM)
     assert final.wait(120) == 0, worker.log_tail()
 
-    ledger_rows = json.loads(subprocess.run([sys.executable, "-c", _LEDGER, dsn], capture_output=True, text=True,
-                                            check=True).stdout)  # fmt: skip
+    reading = [sys.executable, "-c", _LEDGER, worker_store.dsn, worker_store.database]
+    ledger_rows = json.loads(subprocess.run(reading, capture_output=True, text=True, check=True).stdout)
     topic_records = topic_alerts(bootstrap, alerts_topic, expected)
 
     ledger = ids_per_threshold([(a, c, t) for a, c, _, t in ledger_rows])

@@ -35,6 +35,8 @@ from tests.faults.traffic import (
     with_resends,
 )
 from tests.faults.worker_process import WorkerProcess
+from tests.fixtures.clickhouse import store_environment
+from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.pricing import pricebook
 
 pytestmark = pytest.mark.kafka
@@ -48,7 +50,7 @@ PARTITIONS = 4
 
 
 def test_sigkilled_worker_counts_every_event_exactly_once(
-    kafka_broker: Any, kafka_topic: Any, clickhouse: Client, tmp_path: Path
+    kafka_broker: Any, kafka_topic: Any, clickhouse: Client, worker_store: ClickHouseSettings, tmp_path: Path
 ) -> None:
     rng = random.Random(20)
     bootstrap = kafka_broker.bootstrap_servers
@@ -59,7 +61,7 @@ def test_sigkilled_worker_counts_every_event_exactly_once(
     worker = WorkerProcess(
         {
             **os.environ,
-            "USAGEMETER_CLICKHOUSE_DSN": f"chdb:///{tmp_path / 'store'}",
+            **store_environment(worker_store),
             "USAGEMETER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "USAGEMETER_KAFKA_TOPIC": topic,
             "USAGEMETER_KAFKA_DLQ_TOPIC": dlq_topic,
@@ -98,7 +100,7 @@ def test_sigkilled_worker_counts_every_event_exactly_once(
         exit_code = None
     elapsed = time.monotonic() - started
 
-    got = aggregates_in_process(f"chdb:///{tmp_path / 'store'}", "usagemeter")
+    got = aggregates_in_process(worker_store.dsn, worker_store.database)
     pricebook.load(clickhouse)
     reference = as_rows(reference_aggregates(clickhouse, unique))
     log.warning(

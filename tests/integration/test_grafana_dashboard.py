@@ -53,9 +53,9 @@ def substitute(
 
 
 @pytest.fixture(scope="module")
-def store(chdb_dsn: str) -> Iterator[Client]:
+def store(store_dsn: str) -> Iterator[Client]:
     """Two days of two clients' events through the real views, a crossed budget and its delivered alert."""
-    with priced_store(chdb_dsn) as client:
+    with priced_store(store_dsn) as client:
         events = [
             event(provider, model, START + timedelta(minutes=37 * i), client_id=CLIENTS[i % 2], user_id=f"u{i % 5}",
                   service="chat-api", input_tokens=1000 + i, output_tokens=300, cache_read_tokens=200,

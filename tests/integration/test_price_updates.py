@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.fixtures.api import api_client, api_settings, make_key
+from tests.fixtures.clickhouse import store_environment
 from tests.fixtures.snapshots import NEW_MODEL, Served, installed_raw, served, with_model
 from usagemeter.api.app import create_app
 from usagemeter.cli.app import app
@@ -42,10 +43,6 @@ def _version(client: Client) -> int:
     return int(client.query("SELECT max(book_version) FROM model_alias_source").result_rows[0][0])
 
 
-def _env(settings: ClickHouseSettings) -> dict[str, str]:
-    return {"USAGEMETER_CLICKHOUSE_DSN": settings.dsn, "USAGEMETER_CLICKHOUSE_DATABASE": settings.database}
-
-
 def test_the_installed_data_round_trips_through_its_json() -> None:
     again = price_updates.read_snapshot(price_updates.snapshot_json(price_updates.read_snapshot(with_model({}))))
     assert price_updates.snapshot_json(again) == with_model({})
@@ -57,7 +54,7 @@ def test_update_from_a_file_then_show_at_two_moments(
     assert not unit_prices(book, NEW_MODEL, provider="openai").priced
     snapshot = tmp_path / "data.json"
     snapshot.write_bytes(with_model(PRICE_CHANGE))
-    env = _env(clickhouse_settings)
+    env = store_environment(clickhouse_settings)
 
     result = CliRunner().invoke(app, ["prices", "update", "--file", str(snapshot), "--direct"], env=env)
     assert result.exit_code == 0, result.output
@@ -115,7 +112,7 @@ def test_the_cli_refuses_a_bad_file_with_its_name(
     bad = tmp_path / "broken.json"
     bad.write_bytes(b"[1, 2]")
     result = CliRunner().invoke(
-        app, ["prices", "update", "--file", str(bad), "--direct"], env=_env(clickhouse_settings)
+        app, ["prices", "update", "--file", str(bad), "--direct"], env=store_environment(clickhouse_settings)
     )
     assert result.exit_code == 2
     assert "broken.json is not valid genai-prices data" in " ".join(result.output.split())

@@ -433,9 +433,9 @@ effective_from = 2026-01-01
 
 
 @pytest.fixture(scope="module")
-def priced(chdb_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
+def priced(store_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
     """Every case priced by the engine in one block, read back by event id."""
-    settings = ClickHouseSettings(dsn=chdb_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
+    settings = ClickHouseSettings(dsn=store_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
     client: Client = connect(settings)
     migrations.apply(client)
     pricebook.load(client)

@@ -26,8 +26,8 @@ STATEMENTS = cluster_statements(CLUSTER)
 
 
 @pytest.fixture(scope="module")
-def engine(chdb_dsn: str) -> Iterator[Client]:
-    settings = ClickHouseSettings(dsn=chdb_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
+def engine(store_dsn: str) -> Iterator[Client]:
+    settings = ClickHouseSettings(dsn=store_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
     client = connect(settings)
     yield client
     client.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC", parameters={"db": settings.database})
