@@ -9,16 +9,22 @@ in the same run on the same topic, tables and views:
   ClickHouse decodes, dedup by key, insert tokens, commit after insert.
 
 Each design reads the whole topic with its own consumer group into its own freshly migrated database.
+``--sweep-partitions`` and ``--sweep-batch-rows`` run the real worker again, in the same rounds, on topics
+of those partition counts and at those batch sizes: a worker inserts once per partition slice of a batch,
+so the engine's fixed cost per insert grows with the partitions it owns.
 Each is timed from its first consumed message (group joins excluded). Designs run
 interleaved for ``--rounds`` rounds, so a noisy neighbour hurts all of them alike; the
 report gives each design's median and the ratios of the medians.
 
     .venv/bin/python -m benchmarks.worker_throughput --events 400000 --rounds 3
+    .venv/bin/python -m benchmarks.worker_throughput --events 400000 --rounds 3 \
+        --sweep-partitions 4,16,64 --sweep-batch-rows 20000,100000
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import random
@@ -116,11 +122,11 @@ def decode_and_insert(bootstrap: str, topic: str, events: int, client: Client) -
     return elapsed
 
 
-def usagemeter_worker(bootstrap: str, topic: str, events: int, client: Client) -> float:
+def usagemeter_worker(bootstrap: str, topic: str, events: int, client: Client, batch_rows: int = BATCH) -> float:
     settings = KafkaSettings(
         bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq", group_id=f"um-{uuid.uuid4()}"
     )
-    worker = build_worker(settings, WorkerSettings(), client)
+    worker = build_worker(settings, WorkerSettings(max_batch_rows=batch_rows), client)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()
@@ -149,37 +155,64 @@ def fresh_database(dsn: str) -> Client:
     return client
 
 
+def _counts(text: str) -> list[int]:
+    return [int(item) for item in text.split(",") if item]
+
+
+def topic_of(bootstrap: str, partitions: int, events: int) -> str:
+    topic = f"bench.events.p{partitions}"
+    create_topic(bootstrap, topic, partitions=partitions)
+    create_topic(bootstrap, f"{topic}.dlq", partitions=1)
+    produce(bootstrap, topic, events)
+    return topic
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=400_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sweep-partitions", type=_counts, default=[], help="e.g. 4,16,64")
+    parser.add_argument("--sweep-batch-rows", type=_counts, default=[], help="e.g. 20000,100000")
+    parser.add_argument("--designs", default=",".join(DESIGNS), help="a subset, e.g. usagemeter (to profile it)")
     args = parser.parse_args()
+    sweep = [(p, b) for p in args.sweep_partitions or [4] for b in args.sweep_batch_rows or [BATCH]]
+    if not (args.sweep_partitions or args.sweep_batch_rows):
+        sweep = []
     with tempfile.TemporaryDirectory() as tmp:
         kafka = LocalKafka(data_dir=Path(tmp) / "kafka")
         kafka.start()
         try:
-            topic = "bench.events"
-            create_topic(kafka.bootstrap_servers, topic, partitions=4)
-            create_topic(kafka.bootstrap_servers, f"{topic}.dlq", partitions=1)
-            produce(kafka.bootstrap_servers, topic, args.events)
+            bootstrap = kafka.bootstrap_servers
+            topics = {p: topic_of(bootstrap, p, args.events) for p in sorted({4, *(p for p, _ in sweep)})}
             dsn = f"chdb:///{tmp}/chdb"
-            rates: dict[str, list[float]] = {name: [] for name in DESIGNS}
+            runs: dict[str, Callable[[Client], float]] = {
+                name: functools.partial(DESIGNS[name], bootstrap, topics[4], args.events)
+                for name in args.designs.split(",")
+            }
+            for partitions, batch_rows in sweep:
+                run = functools.partial(usagemeter_worker, bootstrap, topics[partitions], args.events)
+                runs[f"usagemeter p={partitions} batch={batch_rows}"] = functools.partial(run, batch_rows=batch_rows)
+            rates: dict[str, list[float]] = {name: [] for name in runs}
             for _ in range(args.rounds):
-                for name, design in DESIGNS.items():
+                for name, timed in runs.items():
                     client = fresh_database(dsn)
-                    seconds = design(kafka.bootstrap_servers, topic, args.events, client)
-                    rates[name].append(args.events / seconds)
+                    rates[name].append(args.events / timed(client))
                     if name != "consume-only":
                         got = client.query("SELECT sum(events) FROM usage_15m_by_model").result_rows[0][0]
                         assert got == args.events, (name, got)
+                    client.command("DROP DATABASE {db:Identifier} SYNC", parameters={"db": client.database})
         finally:
             kafka.stop()
     median = {name: statistics.median(values) for name, values in rates.items()}
     print(f"events={args.events} rounds={args.rounds}")
     for name, values in rates.items():
-        print(f"{name:>18}: median {median[name]:>10,.0f} events/s  (runs: {', '.join(f'{v:,.0f}' for v in values)})")
-    print(f"usagemeter / decode-and-insert = {median['usagemeter'] / median['decode-and-insert']:.2f}x")
-    print(f"usagemeter / consume-only      = {median['usagemeter'] / median['consume-only']:.0%}")
+        print(f"{name:>34}: median {median[name]:>10,.0f} events/s  (runs: {', '.join(f'{v:,.0f}' for v in values)})")
+    if set(DESIGNS) <= set(median):
+        print(f"usagemeter / decode-and-insert = {median['usagemeter'] / median['decode-and-insert']:.2f}x")
+        print(f"usagemeter / consume-only      = {median['usagemeter'] / median['consume-only']:.0%}")
+    for partitions, batch_rows in sweep:
+        name = f"usagemeter p={partitions} batch={batch_rows}"
+        print(f"{name} / usagemeter (p=4, batch={BATCH}) = {median[name] / median['usagemeter']:.0%}")
 
 
 if __name__ == "__main__":
