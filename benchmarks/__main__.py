@@ -28,7 +28,7 @@ SUITE: dict[str, str] = {
     "report_latency": "--events 10000000 --runs 50 --raw-runs 5",
     "budget_alerts": "--part all",
 }
-_MODULE = {"worker_throughput_sweep": "worker_throughput"}
+MODULE_OF = {"worker_throughput_sweep": "worker_throughput"}
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w") as log:
         for name in chosen:
-            command = [sys.executable, "-m", f"benchmarks.{_MODULE.get(name, name)}", *SUITE[name].split()]
+            command = [sys.executable, "-m", f"benchmarks.{MODULE_OF.get(name, name)}", *SUITE[name].split()]
             log.write(f"$ {' '.join(command[1:])}\n")
             print(f"== {name}: {' '.join(command[2:])}", flush=True)
             began = time.monotonic()
