@@ -27,18 +27,24 @@ class _Generic(Exception):
     """This value is not one the fast path takes: encode the whole record with fastavro."""
 
 
-def _varint(n: int) -> bytes:
-    """Avro's zigzag varint of a 64-bit ``n``."""
-    z = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
+def _varint_bits(z: int) -> bytes:
+    """The varint of an already zigzagged, non-negative ``z``: 14 bits per table look-up."""
+    out = b""
+    while z >= 1 << 14:
+        out += _CONTINUED[z & 0x3FFF]
+        z >>= 14
+    return out + _LAST[z]
 
 
-_SMALL_VARINTS = [_varint(n) for n in range(-_SMALL, _SMALL)]
+def _last(z: int) -> bytes:
+    return bytes((z,)) if z < 0x80 else bytes(((z & 0x7F) | 0x80, z >> 7))
+
+
+_LAST = [_last(z) for z in range(1 << 14)]
+"""The varint of each value under 2**14: one or two bytes, the last with its high bit clear."""
+_CONTINUED = [bytes(((z & 0x7F) | 0x80, (z >> 7) | 0x80)) for z in range(1 << 14)]
+"""14 low bits as two bytes with the continuation bit set: more bytes follow."""
+_SMALL_VARINTS = [_LAST[(n << 1) ^ (n >> 63)] for n in range(-_SMALL, _SMALL)]
 
 
 def _long(value: Any) -> bytes:
@@ -46,7 +52,7 @@ def _long(value: Any) -> bytes:
         raise _Generic
     if -_SMALL <= value < _SMALL:
         return _SMALL_VARINTS[value + _SMALL]
-    return _varint(value)
+    return _varint_bits((value << 1) ^ (value >> 63))
 
 
 def _int(value: Any) -> bytes:
@@ -54,7 +60,7 @@ def _int(value: Any) -> bytes:
         raise _Generic
     if -_SMALL <= value < _SMALL:
         return _SMALL_VARINTS[value + _SMALL]
-    return _varint(value)
+    return _varint_bits((value << 1) ^ (value >> 63))
 
 
 def _string(value: Any) -> bytes:
@@ -62,6 +68,22 @@ def _string(value: Any) -> bytes:
         raise _Generic
     data = value.encode()  # a lone surrogate raises: fastavro then raises its own error
     return _long(len(data)) + data
+
+
+_repeated: dict[str, bytes] = {}
+_REPEATED_MAX = 4096
+_REPEATED_FIELDS = frozenset({"client_id", "user_id", "service", "provider", "model", "operation", "status"})
+"""Fields whose few distinct values recur from event to event: their encodings are kept (bounded)."""
+
+
+def _repeated_string(value: Any) -> bytes:
+    encoded = _repeated.get(value)  # type: ignore[arg-type]  # an unhashable value raises TypeError
+    if encoded is None:
+        encoded = _string(value)
+        if len(_repeated) >= _REPEATED_MAX:
+            _repeated.clear()
+        _repeated[value] = encoded
+    return encoded
 
 
 def _optional_string(value: Any) -> bytes:
@@ -90,7 +112,9 @@ _WRITERS: dict[Any, Callable[[Any], bytes]] = {
 }
 
 
-def _writer_of(avro_type: Any) -> Callable[[Any], bytes]:
+def _writer_of(name: str, avro_type: Any) -> Callable[[Any], bytes]:
+    if avro_type == "string" and name in _REPEATED_FIELDS:
+        return _repeated_string
     if isinstance(avro_type, list):
         key: Any = tuple(avro_type)
     elif isinstance(avro_type, dict):
@@ -110,11 +134,11 @@ class EventEncoder:
     def __init__(self, schema: WriterSchema) -> None:
         self._schema = schema
         fields = schema.plain["fields"]
-        self._positions = {f["name"]: (i, _writer_of(f["type"])) for i, f in enumerate(fields)}
+        self._positions = {f["name"]: (i + 1, _writer_of(f["name"], f["type"])) for i, f in enumerate(fields)}
         header = MAGIC + schema.fingerprint
         # A field without a default must be in the record; None here sends a record lacking it to fastavro.
         self._defaults: list[bytes | None] = [
-            _writer_of(f["type"])(f["default"]) if "default" in f else None for f in fields
+            _writer_of(f["name"], f["type"])(f["default"]) if "default" in f else None for f in fields
         ]
         self._defaults.insert(0, header)
 
@@ -125,7 +149,8 @@ class EventEncoder:
             for name, value in record.items():
                 found = positions.get(name)
                 if found is not None:
-                    parts[found[0] + 1] = found[1](value)
+                    at, write = found
+                    parts[at] = write(value)
             return b"".join(parts)  # type: ignore[arg-type]  # a None left (required field missing): TypeError
         except (_Generic, TypeError, UnicodeEncodeError):
             return encode(self._schema, record)
