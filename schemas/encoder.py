@@ -77,7 +77,7 @@ _REPEATED_FIELDS = frozenset({"client_id", "user_id", "service", "provider", "mo
 
 
 def _repeated_string(value: Any) -> bytes:
-    encoded = _repeated.get(value)  # type: ignore[arg-type]  # an unhashable value raises TypeError
+    encoded = _repeated.get(value)  # an unhashable value raises TypeError
     if encoded is None:
         encoded = _string(value)
         if len(_repeated) >= _REPEATED_MAX:
