@@ -17,8 +17,6 @@ from typing import Any
 from usagemeter.schemas.registry import CURRENT, WriterSchema
 from usagemeter.schemas.wire import MAGIC, encode
 
-_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
-_INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
 _SMALL = 1 << 13
 """Zigzag varints of -8192..8191 (one or two bytes, most token counts) are looked up, not computed."""
 
@@ -47,20 +45,21 @@ _CONTINUED = [bytes(((z & 0x7F) | 0x80, (z >> 7) | 0x80)) for z in range(1 << 14
 _SMALL_VARINTS = [_LAST[(n << 1) ^ (n >> 63)] for n in range(-_SMALL, _SMALL)]
 
 
-def _long(value: Any) -> bytes:
-    if type(value) is not int or not _LONG_MIN <= value <= _LONG_MAX:
-        raise _Generic
-    if -_SMALL <= value < _SMALL:
-        return _SMALL_VARINTS[value + _SMALL]
-    return _varint_bits((value << 1) ^ (value >> 63))
+def _integer(low: int, high: int) -> Callable[[Any], bytes]:
+    """The writer of an Avro ``long`` or ``int``: exact ints in ``low..high``, anything else to fastavro."""
+
+    def write(value: Any) -> bytes:
+        if type(value) is not int or not low <= value <= high:
+            raise _Generic
+        if -_SMALL <= value < _SMALL:
+            return _SMALL_VARINTS[value + _SMALL]
+        return _varint_bits((value << 1) ^ (value >> 63))
+
+    return write
 
 
-def _int(value: Any) -> bytes:
-    if type(value) is not int or not _INT_MIN <= value <= _INT_MAX:
-        raise _Generic
-    if -_SMALL <= value < _SMALL:
-        return _SMALL_VARINTS[value + _SMALL]
-    return _varint_bits((value << 1) ^ (value >> 63))
+_long = _integer(-(1 << 63), (1 << 63) - 1)
+_int = _integer(-(1 << 31), (1 << 31) - 1)
 
 
 def _string(value: Any) -> bytes:
