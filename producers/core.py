@@ -9,7 +9,6 @@ Subclasses decide where an encoded message goes (``_send``) and how the emitter 
 from __future__ import annotations
 
 import logging
-import uuid
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,12 +18,13 @@ from typing import Any, Self, Unpack
 from usagemeter.producers.backlog import LogLimiter
 from usagemeter.producers.extraction import extract_usage
 from usagemeter.producers.fields import FIELD_NAMES, EventFields, type_problem, unknown_field_message
+from usagemeter.producers.ids import new_event_id
 from usagemeter.producers.session import UsageSession
 from usagemeter.producers.stats import Counters, EmitterStats
 from usagemeter.schemas import CURRENT, UsageEvent, check_record
 from usagemeter.schemas.clock import Clock
+from usagemeter.schemas.encoder import encode_event
 from usagemeter.schemas.errors import EventTooLargeError, ExtractionError
-from usagemeter.schemas.wire import encode
 
 log = logging.getLogger("usagemeter.producers.emitter")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -75,7 +75,7 @@ class EmitterCore(ABC):
             self._refuse(exc, model, type(exc).__name__)
             return None
         try:
-            value = encode(CURRENT, record)
+            value = encode_event(record)
         except Exception as exc:  # fastavro's message is a traceback's worth; say which field is wrong
             problem = type_problem(CURRENT.plain, record)
             self._refuse(TypeError(problem) if problem else exc, model, "wrong type")
@@ -137,7 +137,7 @@ class EmitterCore(ABC):
         record["model"] = model
         record["client_id"] = client_id or self._client_id
         if "event_id" not in record:
-            record["event_id"] = str(uuid.uuid4())
+            record["event_id"] = new_event_id()
         event_time = record.get("event_time")
         if event_time is None:
             record["event_time"] = self._clock.now_us()
