@@ -4,7 +4,8 @@ measures its own baseline in its own run, and two at once would share the two co
     .venv/bin/python -m benchmarks
     .venv/bin/python -m benchmarks --only engine_path,freshness
 
-Each benchmark starts what it needs (a Kafka broker from the Maven jars, the embedded engine) and stops it.
+Each benchmark starts what it needs (a Kafka broker from the Maven jars on free ports, the embedded engine)
+and stops it.
 Their output goes to the terminal and to ``build/benchmarks/<UTC time>.txt``; BENCHMARKS.md opens with the
 figures of such a run against their goals.
 """
@@ -23,6 +24,7 @@ SUITE: dict[str, str] = {
     "worker_throughput_sweep": "--events 200000 --rounds 2 --designs usagemeter --sweep-partitions 4,16,64 "
     "--sweep-batch-rows 20000,100000",
     "engine_path": "--events 100000 --rounds 5 --setting parallel_view_processing=0",
+    "emit_latency": "--events 50000 --rounds 3",
     "freshness": "--rate 10000 --seconds 60",
     "backlog_memory": "--events 5000000",
     "report_latency": "--events 10000000 --runs 50 --raw-runs 5",

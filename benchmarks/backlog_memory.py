@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        kafka = LocalKafka(data_dir=Path(tmp) / "kafka")
+        kafka = LocalKafka(data_dir=Path(tmp) / "kafka", port=0, controller_port=0)
         kafka.start()
         try:
             bootstrap = kafka.bootstrap_servers

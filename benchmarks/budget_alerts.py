@@ -91,7 +91,7 @@ def record(client_id: str, at_us: int, user: int, model: int) -> dict[str, Any]:
 
 def latency(dsn: str, rate: int, seconds: float, step: int, wait_s: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        kafka = LocalKafka(data_dir=Path(tmp) / "kafka")
+        kafka = LocalKafka(data_dir=Path(tmp) / "kafka", port=0, controller_port=0)
         kafka.start()
         try:
             _latency(kafka.bootstrap_servers, dsn, rate, seconds, step, wait_s)

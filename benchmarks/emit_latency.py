@@ -153,7 +153,7 @@ def main() -> None:
     work = calls(args.events)
     runs = {name: Run() for name in chosen}
     with tempfile.TemporaryDirectory() as tmp:
-        kafka = LocalKafka(data_dir=Path(tmp) / "kafka", port=0, controller_port=0)  # beside any broker on 9092
+        kafka = LocalKafka(data_dir=Path(tmp) / "kafka", port=0, controller_port=0)
         kafka.start()
         try:
             create_topic(kafka.bootstrap_servers, TOPIC, partitions=4)

@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--max-batch-wait-s", type=float, default=WorkerSettings().max_batch_wait_s)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        kafka = LocalKafka(data_dir=Path(tmp) / "kafka")
+        kafka = LocalKafka(data_dir=Path(tmp) / "kafka", port=0, controller_port=0)
         kafka.start()
         try:
             topic = "bench.fresh"

@@ -179,7 +179,7 @@ def main() -> None:
     if not (args.sweep_partitions or args.sweep_batch_rows):
         sweep = []
     with tempfile.TemporaryDirectory() as tmp:
-        kafka = LocalKafka(data_dir=Path(tmp) / "kafka")
+        kafka = LocalKafka(data_dir=Path(tmp) / "kafka", port=0, controller_port=0)
         kafka.start()
         try:
             bootstrap = kafka.bootstrap_servers
