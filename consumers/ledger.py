@@ -9,7 +9,8 @@ each inserted event id with its slice, from which the dedup window is rebuilt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -84,27 +85,66 @@ class Ledger:
             for p, first, last, reference, done in rows
         }
 
-    def recent_ids(self, topic: str, partition: int, since: datetime, excluding_slice: int | None) -> RecentIds:
+    def recent_ids(
+        self, topic: str, partition: int, since: datetime, excluding_slice: int | None
+    ) -> Iterator[RecentIds]:
         """Ids the partition inserted since ``since``, except those of the slice starting at ``excluding_slice``
-        (the one to be read again: its ids must not count as seen before it)."""
-        columns = self._client.query(
+        (the one to be read again: its ids must not count as seen before it), in blocks: a day of ids is
+        gigabytes as one array, but a filter's worth a block at a time."""
+        with self._client.query_np_stream(
             "SELECT"
-            " reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 1, 8))),"
-            " reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 9, 8))),"
-            " toUnixTimestamp(ingested_at)"
+            f" {_HI}, {_LO}, toFloat64(toUnixTimestamp(ingested_at))"
             " FROM ingested_ids WHERE topic = {topic:String} AND partition = {partition:UInt32}"
             " AND ingested_at >= {since:DateTime} AND slice_first != {excluded:Int64}",
             parameters={
                 "topic": topic,
                 "partition": partition,
-                "since": since.astimezone(UTC).replace(tzinfo=None),
+                "since": _naive_utc(since),
                 "excluded": -1 if excluding_slice is None else excluding_slice,
             },
-        ).result_columns
-        if not columns:
-            return RecentIds(np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.float64))
-        return RecentIds(
-            np.array(columns[0], dtype=np.uint64),
-            np.array(columns[1], dtype=np.uint64),
-            np.array(columns[2], dtype=np.float64),
-        )
+        ) as blocks:
+            for block in blocks:
+                hi, lo, at = block
+                yield RecentIds(hi.astype(np.uint64), lo.astype(np.uint64), at.astype(np.float64))
+
+    def seen_ids(self, topic: str, candidates: Candidates, since: datetime) -> set[SeenId]:
+        """Which of the ``candidates`` (partition → the ids to check and the first offset of the slice about
+        to insert them) the store recorded since ``since``, in one query. The slice's own ids are left out:
+        a slice retried, or read again after a crash, must form the same blocks as its first attempt."""
+        if not candidates:
+            return set()
+        ids = [
+            uuid.UUID(int=(int(h) << 64) | int(low))
+            for high, lows, _ in candidates.values()
+            for h, low in zip(high, lows, strict=True)
+        ]
+        try:
+            rows = self._client.query(
+                f"SELECT partition, {_HI}, {_LO} FROM ingested_ids"
+                " WHERE topic = {topic:String} AND partition IN {partitions:Array(UInt32)}"
+                " AND event_id IN {ids:Array(UUID)} AND ingested_at >= {since:DateTime}"
+                " AND (partition, slice_first) NOT IN {own:Array(Tuple(UInt32, UInt64))}",
+                parameters={
+                    "topic": topic,
+                    "partitions": list(candidates),
+                    "ids": ids,
+                    "since": _naive_utc(since),
+                    "own": [(partition, first) for partition, (_, _, first) in candidates.items()],
+                },
+            ).result_rows
+        except (ClickHouseError, OSError) as exc:  # the batch is retried whole, before anything is inserted
+            first_line = (str(exc).strip().splitlines() or ["no message"])[0][:300]
+            raise StoreUnavailable(f"ingested_ids could not be read: {first_line}") from exc
+        return {(int(p), int(h), int(lo)) for p, h, lo in rows}
+
+
+_HI = "reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 1, 8)))"
+_LO = "reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 9, 8)))"
+Candidates = dict[int, tuple[U64, U64, int]]
+"""Partition → (hi, lo) of the ids to check exactly, and the first offset of the slice that brings them."""
+SeenId = tuple[int, int, int]
+"""(partition, hi, lo) of an id the store already holds."""
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
