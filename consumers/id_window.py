@@ -11,8 +11,8 @@ A false positive costs a lookup, never an event; a false negative cannot happen.
 Filters are grouped by the time bucket they were filled in (an eighth of the window); a bucket is dropped
 whole once all of it is older than the window, so ids are remembered for between ``window_s`` and
 ``window_s * 9/8``. A bucket's filter is sized for the ids the previous bucket held (exactly, when the
-window is rebuilt from the store); ids beyond that go to extra segments, each half the bucket's size so
-far, so a surge adds a few percent of false positives, not one per segment.
+window is rebuilt from the store); ids beyond that go to extra segments sized for the rest of the bucket
+at the rate seen so far, so a surge, or a worker's first bucket, adds a few percent of false positives.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class IdWindow:
 
     def add(self, hi: U64, lo: U64, at: float) -> None:
         """Remembers ids inserted at ``at`` (seconds since the epoch)."""
-        self._add(int(at // self._bucket_s), hi, lo, None)
+        self._add(int(at // self._bucket_s), hi, lo, at, None)
 
     def add_at(self, hi: U64, lo: U64, at: npt.NDArray[np.float64]) -> None:
         """Remembers ids each with its own insert time (a window rebuilt from ClickHouse); a bucket first
@@ -133,9 +133,9 @@ class IdWindow:
         buckets = (at // self._bucket_s).astype(np.int64)
         for bucket in np.unique(buckets):
             chosen = buckets == bucket
-            self._add(int(bucket), hi[chosen], lo[chosen], int(chosen.sum()))
+            self._add(int(bucket), hi[chosen], lo[chosen], float(at[chosen].max()), int(chosen.sum()))
 
-    def _add(self, bucket: int, hi: U64, lo: U64, expected: int | None) -> None:
+    def _add(self, bucket: int, hi: U64, lo: U64, at: float, expected: int | None) -> None:
         if not len(lo):
             return
         segments = self._buckets.get(bucket)
@@ -146,10 +146,7 @@ class IdWindow:
             last = segments[-1]
             room = last.capacity - last.count
             if room <= 0:
-                # Half what the bucket holds: a bucket growing n-fold has O(log n) segments (each adds its
-                # false positives), and at most a third of its bits stand empty.
-                held = sum(segment.count for segment in segments)
-                last = _Segment(max(_MIN_CAPACITY, held // 2))
+                last = _Segment(self._overflow(bucket, segments, at, len(lo) - start))
                 segments.append(last)
                 room = last.capacity
             last.add(hi[start : start + room], lo[start : start + room])
@@ -161,6 +158,14 @@ class IdWindow:
         before = [b for b in self._buckets if b < bucket]
         held = sum(s.count for s in self._buckets[max(before)]) if before else 0
         return max(_MIN_CAPACITY, int(held * _HEADROOM))
+
+    def _overflow(self, bucket: int, segments: list[_Segment], at: float, pending: int) -> int:
+        """An extra segment's capacity: the rest of the bucket at the rate it filled so far (at most 4 times
+        what it holds, at least half), so a bucket has a few segments, each adding its false positives."""
+        held = sum(segment.count for segment in segments)
+        elapsed = max(at - bucket * self._bucket_s, 1.0)
+        projected = held * max(self._bucket_s - elapsed, 0.0) / elapsed * _HEADROOM
+        return int(max(_MIN_CAPACITY, pending, held // 2, min(4 * held, projected)))
 
     def contains(self, hi: U64, lo: U64) -> Mask:
         """True for every id added (and not expired) and for a few others: a "maybe" to check exactly."""

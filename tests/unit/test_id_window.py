@@ -130,3 +130,14 @@ def test_a_rebuilt_window_takes_each_id_with_its_own_time() -> None:
     window.evict(DAY + DAY / 2)
     assert window.contains(hi[1:], lo[1:]).all()
     assert len(window) == 2
+
+
+def test_a_first_bucket_filled_at_a_steady_rate_has_few_segments() -> None:
+    """A fresh worker has no bucket to size the first one by: it sizes by the rate it sees."""
+    window = IdWindow(DAY)
+    hi, lo = random_halves(1_000_000, seed=8)
+    for i, start in enumerate(range(0, 1_000_000, 1_000)):  # 1,000 ids a second, for 1,000 s
+        window.add(hi[start : start + 1_000], lo[start : start + 1_000], float(i))
+    others_hi, others_lo = random_halves(100_000, seed=9)
+    assert window.contains(others_hi, others_lo).mean() < 0.05
+    assert window.contains(hi, lo).all()
