@@ -91,7 +91,7 @@ class Ledger:
         """Ids the partition inserted since ``since``, except those of the slice starting at ``excluding_slice``
         (the one to be read again: its ids must not count as seen before it), in blocks: a day of ids is
         gigabytes as one array, but a filter's worth a block at a time."""
-        with self._client.query_np_stream(
+        with self._client.query_column_block_stream(
             "SELECT"
             f" {_HI}, {_LO}, toFloat64(toUnixTimestamp(ingested_at))"
             " FROM ingested_ids WHERE topic = {topic:String} AND partition = {partition:UInt32}"
@@ -103,9 +103,8 @@ class Ledger:
                 "excluded": -1 if excluding_slice is None else excluding_slice,
             },
         ) as blocks:
-            for block in blocks:
-                hi, lo, at = block
-                yield RecentIds(hi.astype(np.uint64), lo.astype(np.uint64), at.astype(np.float64))
+            for hi, lo, at in blocks:
+                yield RecentIds(np.asarray(hi, np.uint64), np.asarray(lo, np.uint64), np.asarray(at, np.float64))
 
     def seen_ids(self, topic: str, candidates: Candidates, since: datetime) -> set[SeenId]:
         """Which of the ``candidates`` (partition → the ids to check and the first offset of the slice about
