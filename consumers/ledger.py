@@ -56,8 +56,7 @@ class Ledger:
         try:
             self._insert(slices, completed=completed)
         except (ClickHouseError, OSError) as exc:  # the batch is retried whole, with the same rows and tokens
-            first = (str(exc).strip().splitlines() or ["no message"])[0][:300]
-            raise StoreUnavailable(f"the ingest ledger could not be written: {first}") from exc
+            raise _unavailable("the ingest ledger could not be written", exc) from exc
 
     def _insert(self, slices: Sequence[Slice], *, completed: bool) -> None:
         self._client.insert(
@@ -132,8 +131,7 @@ class Ledger:
                 },
             ).result_rows
         except (ClickHouseError, OSError) as exc:  # the batch is retried whole, before anything is inserted
-            first_line = (str(exc).strip().splitlines() or ["no message"])[0][:300]
-            raise StoreUnavailable(f"ingested_ids could not be read: {first_line}") from exc
+            raise _unavailable("ingested_ids could not be read", exc) from exc
         return {(int(p), int(h), int(lo)) for p, h, lo in rows}
 
 
@@ -143,6 +141,11 @@ Candidates = dict[int, tuple[U64, U64, int]]
 """Partition → (hi, lo) of the ids to check exactly, and the first offset of the slice that brings them."""
 SeenId = tuple[int, int, int]
 """(partition, hi, lo) of an id the store already holds."""
+
+
+def _unavailable(what: str, exc: Exception) -> StoreUnavailable:
+    first = (str(exc).strip().splitlines() or ["no message"])[0][:300]
+    return StoreUnavailable(f"{what}: {first}")
 
 
 def _naive_utc(moment: datetime) -> datetime:
