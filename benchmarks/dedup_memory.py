@@ -19,9 +19,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 
 import numpy as np
+import numpy.typing as npt
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
@@ -39,12 +41,14 @@ from usagemeter.schemas.wire import encode
 
 DAY_S = 86_400.0
 BATCH = 100_000
-_CHUNK = 2_000_000
+_CHUNK = 500_000
+"""Ids generated and added at a time: a rebuild adds the store's blocks of ~65,000 rows."""
 _TOPIC = "usage.events"
 
 _HOLD = """
 import json, resource, sys, tempfile, time
 import numpy as np
+import numpy.typing as npt
 from usagemeter.consumers import pipeline  # the worker's modules, as a worker has them
 from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.consumers.store import connect
@@ -72,11 +76,22 @@ def random_ids(count: int, seed: int) -> tuple[U64, U64]:
 def filled_window(count: int, now: float) -> IdWindow:
     """A window holding ``count`` ids inserted evenly over the 24 h before ``now`` (as a rebuild fills it)."""
     window = IdWindow(DAY_S)
-    for start in range(0, count, _CHUNK):
-        n = min(_CHUNK, count - start)
-        hi, lo = random_ids(n, seed=start)
-        window.add_at(hi, lo, now - DAY_S + (start + np.arange(n, dtype=np.float64)) * (DAY_S / count))
+    starts = range(0, count, _CHUNK)
+    reserved: Counter[int] = Counter()
+    for start in starts:  # as the rebuild sizes the buckets, from the store's counts
+        buckets, counts = np.unique(_times(start, count, now) // window.bucket_s, return_counts=True)
+        reserved.update(dict(zip(buckets.astype(int).tolist(), counts.tolist(), strict=True)))
+    for bucket, held in reserved.items():
+        window.reserve(bucket, held)
+    for start in starts:
+        at = _times(start, count, now)
+        window.add_at(*random_ids(len(at), seed=start), at)
     return window
+
+
+def _times(start: int, count: int, now: float) -> npt.NDArray[np.float64]:
+    """Insert times of ids ``start`` to ``start + _CHUNK`` of ``count`` spread evenly over the day."""
+    return now - DAY_S + (start + np.arange(min(_CHUNK, count - start), dtype=np.float64)) * (DAY_S / count)
 
 
 class SixteenBytes:

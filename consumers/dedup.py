@@ -101,7 +101,10 @@ class Deduplicator:
                 log.info("partition %s/%d: slice %s is all in the store", topic, partition, recorded.slice.name)
             self._cuts[where] = cuts
             window = self._windows[where] = self._window(self._window_s)
-            for recent in self._ledger.recent_ids(topic, partition, since, None if pending is None else pending.first):
+            excluded = None if pending is None else pending.first
+            for bucket, count in self._ledger.recent_counts(topic, partition, since, excluded, window.bucket_s).items():
+                window.reserve(bucket, count)
+            for recent in self._ledger.recent_ids(topic, partition, since, excluded):
                 window.add_at(recent.hi, recent.lo, recent.at)
 
     def revoke(self, wheres: Sequence[TopicPartition]) -> None:

@@ -125,22 +125,31 @@ class IdWindow:
 
     def add(self, hi: U64, lo: U64, at: float) -> None:
         """Remembers ids inserted at ``at`` (seconds since the epoch)."""
-        self._add(int(at // self._bucket_s), hi, lo, at, None)
+        self._add(int(at // self._bucket_s), hi, lo, at)
+
+    @property
+    def bucket_s(self) -> float:
+        return self._bucket_s
+
+    def reserve(self, bucket: int, count: int) -> None:
+        """Sizes bucket number ``bucket`` (``at // bucket_s``) for ``count`` ids before a rebuild fills it
+        block by block; a bucket that exists already is left as it is."""
+        if bucket not in self._buckets:
+            self._buckets[bucket] = [_Segment(max(_MIN_CAPACITY, count))]
 
     def add_at(self, hi: U64, lo: U64, at: npt.NDArray[np.float64]) -> None:
-        """Remembers ids each with its own insert time (a window rebuilt from ClickHouse); a bucket first
-        met here is sized for the ids given for it."""
+        """Remembers ids each with its own insert time (a window rebuilt from ClickHouse, sized by ``reserve``)."""
         buckets = (at // self._bucket_s).astype(np.int64)
         for bucket in np.unique(buckets):
             chosen = buckets == bucket
-            self._add(int(bucket), hi[chosen], lo[chosen], float(at[chosen].max()), int(chosen.sum()))
+            self._add(int(bucket), hi[chosen], lo[chosen], float(at[chosen].max()))
 
-    def _add(self, bucket: int, hi: U64, lo: U64, at: float, expected: int | None) -> None:
+    def _add(self, bucket: int, hi: U64, lo: U64, at: float) -> None:
         if not len(lo):
             return
         segments = self._buckets.get(bucket)
         if segments is None:
-            segments = self._buckets[bucket] = [_Segment(self._capacity_for(bucket, expected))]
+            segments = self._buckets[bucket] = [_Segment(self._capacity_for(bucket))]
         start = 0
         while start < len(lo):
             last = segments[-1]
@@ -152,9 +161,7 @@ class IdWindow:
             last.add(hi[start : start + room], lo[start : start + room])
             start += room
 
-    def _capacity_for(self, bucket: int, expected: int | None) -> int:
-        if expected is not None:
-            return max(_MIN_CAPACITY, expected)
+    def _capacity_for(self, bucket: int) -> int:
         before = [b for b in self._buckets if b < bucket]
         held = sum(s.count for s in self._buckets[max(before)]) if before else 0
         return max(_MIN_CAPACITY, int(held * _HEADROOM))

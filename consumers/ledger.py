@@ -105,6 +105,24 @@ class Ledger:
             for hi, lo, at in blocks:
                 yield RecentIds(np.asarray(hi, np.uint64), np.asarray(lo, np.uint64), np.asarray(at, np.float64))
 
+    def recent_counts(
+        self, topic: str, partition: int, since: datetime, excluding_slice: int | None, bucket_s: float
+    ) -> dict[int, int]:
+        """How many ids ``recent_ids`` gives per time bucket (``at // bucket_s``), to size the filters first."""
+        rows = self._client.query(
+            "SELECT toInt64(floor(toUnixTimestamp(ingested_at) / {bucket_s:Float64})) AS bucket, count()"
+            " FROM ingested_ids WHERE topic = {topic:String} AND partition = {partition:UInt32}"
+            " AND ingested_at >= {since:DateTime} AND slice_first != {excluded:Int64} GROUP BY bucket",
+            parameters={
+                "topic": topic,
+                "partition": partition,
+                "since": _naive_utc(since),
+                "excluded": -1 if excluding_slice is None else excluding_slice,
+                "bucket_s": bucket_s,
+            },
+        ).result_rows
+        return {int(bucket): int(count) for bucket, count in rows}
+
     def seen_ids(self, topic: str, candidates: Candidates, since: datetime) -> set[SeenId]:
         """Which of the ``candidates`` (partition → the ids to check and the first offset of the slice about
         to insert them) the store recorded since ``since``, in one query. The slice's own ids are left out:

@@ -68,6 +68,10 @@ class LedgerPort(Protocol):
         self, topic: str, partition: int, since: datetime, excluding_slice: int | None
     ) -> Iterator[RecentIds]: ...
 
+    def recent_counts(
+        self, topic: str, partition: int, since: datetime, excluding_slice: int | None, bucket_s: float
+    ) -> dict[int, int]: ...
+
     def seen_ids(self, topic: str, candidates: Candidates, since: datetime) -> set[SeenId]: ...
 
 
