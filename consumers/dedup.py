@@ -167,12 +167,9 @@ class Deduplicator:
             if not part.maybe.any():
                 continue
             topic, partition = part.where
-            found = np.fromiter(
-                ((topic, partition, int(h), int(lo)) in seen for h, lo in zip(part.hi, part.lo, strict=True)),
-                dtype=np.bool_,
-                count=len(part.lo),
-            )
-            drop = found & part.maybe
+            suspects = np.flatnonzero(part.maybe)
+            drop = np.zeros(len(part.lo), np.bool_)
+            drop[suspects] = [(topic, partition, int(part.hi[i]), int(part.lo[i])) in seen for i in suspects]
             if drop.any():
                 dropped += int(drop.sum())
                 part.group.keep((~drop).tolist())
