@@ -91,16 +91,8 @@ class Ledger:
         (the one to be read again: its ids must not count as seen before it), in blocks: a day of ids is
         gigabytes as one array, but a filter's worth a block at a time."""
         with self._client.query_column_block_stream(
-            "SELECT"
-            f" {_HI}, {_LO}, toFloat64(toUnixTimestamp(ingested_at))"
-            " FROM ingested_ids WHERE topic = {topic:String} AND partition = {partition:UInt32}"
-            " AND ingested_at >= {since:DateTime} AND slice_first != {excluded:Int64}",
-            parameters={
-                "topic": topic,
-                "partition": partition,
-                "since": _naive_utc(since),
-                "excluded": -1 if excluding_slice is None else excluding_slice,
-            },
+            f"SELECT {_HI}, {_LO}, toFloat64(toUnixTimestamp(ingested_at)) FROM ingested_ids WHERE {_RECENT}",
+            parameters=_recent(topic, partition, since, excluding_slice),
         ) as blocks:
             for hi, lo, at in blocks:
                 yield RecentIds(np.asarray(hi, np.uint64), np.asarray(lo, np.uint64), np.asarray(at, np.float64))
@@ -111,15 +103,8 @@ class Ledger:
         """How many ids ``recent_ids`` gives per time bucket (``at // bucket_s``), to size the filters first."""
         rows = self._client.query(
             "SELECT toInt64(floor(toUnixTimestamp(ingested_at) / {bucket_s:Float64})) AS bucket, count()"
-            " FROM ingested_ids WHERE topic = {topic:String} AND partition = {partition:UInt32}"
-            " AND ingested_at >= {since:DateTime} AND slice_first != {excluded:Int64} GROUP BY bucket",
-            parameters={
-                "topic": topic,
-                "partition": partition,
-                "since": _naive_utc(since),
-                "excluded": -1 if excluding_slice is None else excluding_slice,
-                "bucket_s": bucket_s,
-            },
+            f" FROM ingested_ids WHERE {_RECENT} GROUP BY bucket",
+            parameters={**_recent(topic, partition, since, excluding_slice), "bucket_s": bucket_s},
         ).result_rows
         return {int(bucket): int(count) for bucket, count in rows}
 
@@ -155,10 +140,24 @@ class Ledger:
 
 _HI = "reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 1, 8)))"
 _LO = "reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 9, 8)))"
+_RECENT = (
+    "topic = {topic:String} AND partition = {partition:UInt32}"
+    " AND ingested_at >= {since:DateTime} AND slice_first != {excluded:Int64}"
+)
+"""The rows of a window being rebuilt: one partition's since a moment, but the slice to be read again."""
 Candidates = dict[int, tuple[U64, U64, int]]
 """Partition → (hi, lo) of the ids to check exactly, and the first offset of the slice that brings them."""
 SeenId = tuple[int, int, int]
 """(partition, hi, lo) of an id the store already holds."""
+
+
+def _recent(topic: str, partition: int, since: datetime, excluding_slice: int | None) -> dict[str, object]:
+    return {
+        "topic": topic,
+        "partition": partition,
+        "since": _naive_utc(since),
+        "excluded": -1 if excluding_slice is None else excluding_slice,
+    }
 
 
 def _unavailable(what: str, exc: Exception) -> StoreUnavailable:
