@@ -25,6 +25,7 @@ SUITE: dict[str, str] = {
     "--sweep-batch-rows 20000,100000",
     "engine_path": "--events 100000 --rounds 5 --setting parallel_view_processing=0",
     "emit_latency": "--events 50000 --rounds 3",
+    "dedup_memory": "--ids 86400000",
     "freshness": "--rate 10000 --seconds 60",
     "backlog_memory": "--events 5000000",
     "report_latency": "--events 10000000 --runs 50 --raw-runs 5",

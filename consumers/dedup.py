@@ -4,21 +4,26 @@ Three layers, each covering what the one before cannot:
 
 1. within a batch, a repeated key is skipped (``Batch.add``);
 2. across batches, ids inserted by the partition within the window (24 h by default) are dropped before
-   the insert (``IdWindow``), since materialized views count every inserted row;
+   the insert, since materialized views count every inserted row: ``IdWindow``, a filter of ~1.5 bytes an
+   id, says which ids may have been inserted, and one query per batch checks those exactly against
+   ``ingested_ids`` (``confirm``), so an id the filter wrongly suspects is inserted all the same;
 3. across crashes, the slice that may have been in flight is cut at the same offsets again (the ledger),
    with the same reference time, and its ids are left out of the rebuilt window, so the re-read makes the
    same blocks as the first attempt, with the same tokens, and each table keeps exactly one copy, however
    far the first attempt got; a slice the ledger marks completed keeps its ids in the window instead, so
    a re-read drops them whatever the tokens.
 
-The window must hold exactly the ids ClickHouse has recorded in ``ingested_ids`` (events that passed
-validation), so that a window rebuilt after a restart filters a slice exactly as the lost one did.
+The filter must hold every id ClickHouse has recorded in ``ingested_ids`` (events that passed
+validation) within the window, so its "no" is exact; it is filled before the offsets move (``remember``),
+and rebuilt from ``ingested_ids`` when a partition is assigned. Since every drop is confirmed by the table,
+and the exact check leaves out the ids of the slice being written, a slice read again after a crash
+drops the same events as its first attempt, however the filter was rebuilt.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,28 +36,35 @@ from usagemeter.consumers.ports import LedgerPort
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Admitted:
     where: TopicPartition
     group: SchemaGroup
     hi: U64
     lo: U64
     ok: Mask
+    maybe: Mask
+    """Ids the filter says may have been inserted before: dropped only if ``ingested_ids`` has them."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Admitted:
     """The ids a batch is about to insert, to remember once the insert succeeded."""
 
     groups: list[_Admitted]
-    dropped: int
     unkeyed: int
+    since: datetime
+    """The start of the window the exact check looks in."""
+    dropped: int = 0
+    confirmed: bool = False
 
 
 class Deduplicator:
-    def __init__(self, ledger: LedgerPort, window_s: float) -> None:
+    def __init__(self, ledger: LedgerPort, window_s: float, window: Callable[[float], IdWindow] = IdWindow) -> None:
         self._ledger = ledger
         self._window_s = window_s
+        self._window = window
+        """Makes each partition's filter (tests pass one that says "maybe" to every id)."""
         self._windows: dict[TopicPartition, IdWindow] = {}
         self._floors: dict[TopicPartition, int] = {}
         self._cuts: dict[TopicPartition, list[tuple[int, int | None]]] = {}
@@ -67,7 +79,7 @@ class Deduplicator:
         be recognised).
         """
         last = self._ledger.last_slices(topic, list(committed))
-        since = datetime.fromtimestamp(now, UTC) - timedelta(seconds=self._window_s * 9 / 8)
+        since = self._since(now)
         for partition, offset in committed.items():
             where = (topic, partition)
             recorded = last.get(partition)
@@ -88,9 +100,12 @@ class Deduplicator:
                 self._floors[where] = recorded.slice.last + 1
                 log.info("partition %s/%d: slice %s is all in the store", topic, partition, recorded.slice.name)
             self._cuts[where] = cuts
-            recent = self._ledger.recent_ids(topic, partition, since, None if pending is None else pending.first)
-            window = self._windows[where] = IdWindow(self._window_s)
-            window.add_at(recent.hi, recent.lo, recent.at)
+            window = self._windows[where] = self._window(self._window_s)
+            excluded = None if pending is None else pending.first
+            for bucket, count in self._ledger.recent_counts(topic, partition, since, excluded, window.bucket_s).items():
+                window.reserve(bucket, count)
+            for recent in self._ledger.recent_ids(topic, partition, since, excluded):
+                window.add_at(recent.hi, recent.lo, recent.at)
 
     def revoke(self, wheres: Sequence[TopicPartition]) -> None:
         for where in wheres:
@@ -117,30 +132,58 @@ class Deduplicator:
             if cuts:
                 cuts.pop(0)
 
-    def drop_seen(self, batch: Batch) -> Admitted:
-        """Removes from ``batch`` the events its partitions inserted within the window."""
+    def drop_seen(self, batch: Batch, now: float) -> Admitted:
+        """Marks in ``batch`` the events its partitions may have inserted within the window; nothing is
+        dropped until ``confirm`` has checked them."""
         admitted: list[_Admitted] = []
-        dropped = unkeyed = 0
+        unkeyed = 0
         for (where, _fingerprint), group in batch.groups.items():
             hi, lo, ok = parse_keys(group.keys)
             unkeyed += int((~ok).sum())
             window = self._windows.get(where)
-            if window is not None and len(lo):
-                seen = window.contains(hi, lo) & ok
-                if seen.any():
-                    dropped += int(seen.sum())
-                    group.keep((~seen).tolist())
-                    hi, lo, ok = hi[~seen], lo[~seen], ok[~seen]
-            admitted.append(_Admitted(where, group, hi, lo, ok))
+            maybe = window.contains(hi, lo) & ok if window is not None and len(lo) else np.zeros(len(lo), np.bool_)
+            admitted.append(_Admitted(where, group, hi, lo, ok, maybe))
+        return Admitted(admitted, unkeyed, self._since(now))
+
+    def confirm(self, batch: Batch, admitted: Admitted) -> None:
+        """Drops from ``batch`` the suspected events ``ingested_ids`` holds: one query for the batch, run
+        once (a retry of the write does not run it again, so the blocks stay the same)."""
+        if admitted.confirmed:
+            return
+        seen: set[tuple[str, int, int, int]] = set()
+        for topic in {part.where[0] for part in admitted.groups}:
+            candidates: dict[int, tuple[U64, U64, int]] = {}
+            for part in admitted.groups:
+                if part.where[0] == topic and part.maybe.any():
+                    hi, lo, first = candidates.get(part.where[1], (_NONE, _NONE, batch.slice_of(part.where).first))
+                    candidates[part.where[1]] = (
+                        np.concatenate((hi, part.hi[part.maybe])),
+                        np.concatenate((lo, part.lo[part.maybe])),
+                        first,
+                    )
+            seen |= {(topic, *id_) for id_ in self._ledger.seen_ids(topic, candidates, admitted.since)}
+        dropped = 0
+        for part in admitted.groups:
+            if not part.maybe.any():
+                continue
+            topic, partition = part.where
+            suspects = np.flatnonzero(part.maybe)
+            drop = np.zeros(len(part.lo), np.bool_)
+            drop[suspects] = [(topic, partition, int(part.hi[i]), int(part.lo[i])) in seen for i in suspects]
+            if drop.any():
+                dropped += int(drop.sum())
+                part.group.keep((~drop).tolist())
+                part.hi, part.lo, part.ok = part.hi[~drop], part.lo[~drop], part.ok[~drop]
+            part.maybe = np.zeros(len(part.lo), np.bool_)
         batch.duplicates += dropped
-        return Admitted(admitted, dropped, unkeyed)
+        admitted.dropped, admitted.confirmed = dropped, True
 
     def remember(self, admitted: Admitted, rejected: set[tuple[str, int, int]], now: float) -> None:
         """Adds the ids a batch inserted, leaving out its dead letters (ClickHouse did not record them)."""
         for part in admitted.groups:
             window = self._windows.get(part.where)
             if window is None:
-                window = self._windows[part.where] = IdWindow(self._window_s)
+                window = self._windows[part.where] = self._window(self._window_s)
             keep = part.ok
             if rejected:
                 topic, partition = part.where
@@ -153,3 +196,10 @@ class Deduplicator:
             window.add(part.hi[keep], part.lo[keep], now)
         for window in self._windows.values():
             window.evict(now)
+
+    def _since(self, now: float) -> datetime:
+        """The oldest insert time the window may still remember (a bucket lives up to 9/8 of it)."""
+        return datetime.fromtimestamp(now, UTC) - timedelta(seconds=self._window_s * 9 / 8)
+
+
+_NONE = np.zeros(0, np.uint64)

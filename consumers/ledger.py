@@ -9,7 +9,8 @@ each inserted event id with its slice, from which the dedup window is rebuilt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -55,8 +56,7 @@ class Ledger:
         try:
             self._insert(slices, completed=completed)
         except (ClickHouseError, OSError) as exc:  # the batch is retried whole, with the same rows and tokens
-            first = (str(exc).strip().splitlines() or ["no message"])[0][:300]
-            raise StoreUnavailable(f"the ingest ledger could not be written: {first}") from exc
+            raise _unavailable("the ingest ledger could not be written", exc) from exc
 
     def _insert(self, slices: Sequence[Slice], *, completed: bool) -> None:
         self._client.insert(
@@ -84,27 +84,86 @@ class Ledger:
             for p, first, last, reference, done in rows
         }
 
-    def recent_ids(self, topic: str, partition: int, since: datetime, excluding_slice: int | None) -> RecentIds:
+    def recent_ids(
+        self, topic: str, partition: int, since: datetime, excluding_slice: int | None
+    ) -> Iterator[RecentIds]:
         """Ids the partition inserted since ``since``, except those of the slice starting at ``excluding_slice``
-        (the one to be read again: its ids must not count as seen before it)."""
-        columns = self._client.query(
-            "SELECT"
-            " reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 1, 8))),"
-            " reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 9, 8))),"
-            " toUnixTimestamp(ingested_at)"
-            " FROM ingested_ids WHERE topic = {topic:String} AND partition = {partition:UInt32}"
-            " AND ingested_at >= {since:DateTime} AND slice_first != {excluded:Int64}",
-            parameters={
-                "topic": topic,
-                "partition": partition,
-                "since": since.astimezone(UTC).replace(tzinfo=None),
-                "excluded": -1 if excluding_slice is None else excluding_slice,
-            },
-        ).result_columns
-        if not columns:
-            return RecentIds(np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.float64))
-        return RecentIds(
-            np.array(columns[0], dtype=np.uint64),
-            np.array(columns[1], dtype=np.uint64),
-            np.array(columns[2], dtype=np.float64),
-        )
+        (the one to be read again: its ids must not count as seen before it), in blocks: a day of ids is
+        gigabytes as one array, but a filter's worth a block at a time."""
+        with self._client.query_column_block_stream(
+            f"SELECT {_HI}, {_LO}, toFloat64(toUnixTimestamp(ingested_at)) FROM ingested_ids WHERE {_RECENT}",
+            parameters=_recent(topic, partition, since, excluding_slice),
+        ) as blocks:
+            for hi, lo, at in blocks:
+                yield RecentIds(np.asarray(hi, np.uint64), np.asarray(lo, np.uint64), np.asarray(at, np.float64))
+
+    def recent_counts(
+        self, topic: str, partition: int, since: datetime, excluding_slice: int | None, bucket_s: float
+    ) -> dict[int, int]:
+        """How many ids ``recent_ids`` gives per time bucket (``at // bucket_s``), to size the filters first."""
+        rows = self._client.query(
+            "SELECT toInt64(floor(toUnixTimestamp(ingested_at) / {bucket_s:Float64})) AS bucket, count()"
+            f" FROM ingested_ids WHERE {_RECENT} GROUP BY bucket",
+            parameters={**_recent(topic, partition, since, excluding_slice), "bucket_s": bucket_s},
+        ).result_rows
+        return {int(bucket): int(count) for bucket, count in rows}
+
+    def seen_ids(self, topic: str, candidates: Candidates, since: datetime) -> set[SeenId]:
+        """Which of the ``candidates`` (partition → the ids to check and the first offset of the slice about
+        to insert them) the store recorded since ``since``, in one query. The slice's own ids are left out:
+        a slice retried, or read again after a crash, must form the same blocks as its first attempt."""
+        if not candidates:
+            return set()
+        ids = [
+            uuid.UUID(int=(int(h) << 64) | int(low))
+            for high, lows, _ in candidates.values()
+            for h, low in zip(high, lows, strict=True)
+        ]
+        try:
+            rows = self._client.query(
+                f"SELECT partition, {_HI}, {_LO} FROM ingested_ids"
+                " WHERE topic = {topic:String} AND partition IN {partitions:Array(UInt32)}"
+                " AND event_id IN {ids:Array(UUID)} AND ingested_at >= {since:DateTime}"
+                " AND (partition, slice_first) NOT IN {own:Array(Tuple(UInt32, UInt64))}",
+                parameters={
+                    "topic": topic,
+                    "partitions": list(candidates),
+                    "ids": ids,
+                    "since": _naive_utc(since),
+                    "own": [(partition, first) for partition, (_, _, first) in candidates.items()],
+                },
+            ).result_rows
+        except (ClickHouseError, OSError) as exc:  # the batch is retried whole, before anything is inserted
+            raise _unavailable("ingested_ids could not be read", exc) from exc
+        return {(int(p), int(h), int(lo)) for p, h, lo in rows}
+
+
+_HI = "reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 1, 8)))"
+_LO = "reinterpretAsUInt64(reverse(substring(UUIDStringToNum(toString(event_id)), 9, 8)))"
+_RECENT = (
+    "topic = {topic:String} AND partition = {partition:UInt32}"
+    " AND ingested_at >= {since:DateTime} AND slice_first != {excluded:Int64}"
+)
+"""The rows of a window being rebuilt: one partition's since a moment, but the slice to be read again."""
+Candidates = dict[int, tuple[U64, U64, int]]
+"""Partition → (hi, lo) of the ids to check exactly, and the first offset of the slice that brings them."""
+SeenId = tuple[int, int, int]
+"""(partition, hi, lo) of an id the store already holds."""
+
+
+def _recent(topic: str, partition: int, since: datetime, excluding_slice: int | None) -> dict[str, object]:
+    return {
+        "topic": topic,
+        "partition": partition,
+        "since": _naive_utc(since),
+        "excluded": -1 if excluding_slice is None else excluding_slice,
+    }
+
+
+def _unavailable(what: str, exc: Exception) -> StoreUnavailable:
+    first = (str(exc).strip().splitlines() or ["no message"])[0][:300]
+    return StoreUnavailable(f"{what}: {first}")
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)

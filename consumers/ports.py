@@ -6,14 +6,14 @@ The real implementations are built in ``consumers/pipeline.py``; tests pass in-m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from confluent_kafka import Message, TopicPartition
 
 from usagemeter.consumers.batch import Slice
-from usagemeter.consumers.ledger import RecentIds, Recorded
+from usagemeter.consumers.ledger import Candidates, RecentIds, Recorded, SeenId
 from usagemeter.schemas import WriterSchema
 from usagemeter.schemas.validation import Rejection
 
@@ -64,7 +64,15 @@ class LedgerPort(Protocol):
 
     def last_slices(self, topic: str, partitions: Sequence[int]) -> dict[int, Recorded]: ...
 
-    def recent_ids(self, topic: str, partition: int, since: datetime, excluding_slice: int | None) -> RecentIds: ...
+    def recent_ids(
+        self, topic: str, partition: int, since: datetime, excluding_slice: int | None
+    ) -> Iterator[RecentIds]: ...
+
+    def recent_counts(
+        self, topic: str, partition: int, since: datetime, excluding_slice: int | None, bucket_s: float
+    ) -> dict[int, int]: ...
+
+    def seen_ids(self, topic: str, candidates: Candidates, since: datetime) -> set[SeenId]: ...
 
 
 class DeadLetterPort(Protocol):

@@ -1,4 +1,5 @@
-"""The worker: consume → batch (cut per partition) → dedup → ledger → insert → dead letters → commit.
+"""The worker: consume → batch (cut per partition) → dedup (filter, then exact check) → ledger → insert →
+dead letters → commit.
 
 The real pipeline is assembled in ``consumers/pipeline.py``; read ``Worker._complete`` here for the order
 that makes it correct. Offsets move only after the rows they cover are in ClickHouse and their dead letters are
@@ -145,13 +146,14 @@ class Worker:
         if not batch.offsets:
             return
         batch.reference_us = self._clock.now_us()
-        admitted = self._dedup.drop_seen(batch)
-        self._in_flight = (batch, admitted, self._writes.submit(self._write_with_retry, batch))
+        admitted = self._dedup.drop_seen(batch, batch.reference_us / 1e6)
+        self._in_flight = (batch, admitted, self._writes.submit(self._write_with_retry, batch, admitted))
 
     def _complete(self, *, keep_alive: bool) -> None:
         """Waits for the write in flight, then commits it. The order that makes a batch durable:
 
-        1. insert each writer-schema group into ClickHouse (bad messages found and set aside);
+        1. drop the ids ``ingested_ids`` holds among those the filter suspects, then insert each
+           writer-schema group into ClickHouse (bad messages found and set aside);
         2. produce the dead letters and wait for Kafka to acknowledge them;
         3. commit, synchronously, the offset after the last message of each partition in the batch.
 
@@ -166,7 +168,8 @@ class Worker:
             self._wait_paused(write)
         result, write_s = write.result()
         self._in_flight = None
-        # Before the commit: the next batch is checked against these ids once this returns.
+        # Before the commit, so an id is in the filter before it can be re-delivered: the next batch is
+        # checked against these ids once this returns.
         self._dedup.remember(admitted, result.rejected, self._clock.now_us() / 1e6)
         offsets = [TopicPartition(t, p, last + 1) for (t, p), (_, last) in batch.offsets.items()]
         committed = self._consumer.commit(offsets=offsets, asynchronous=False) or []
@@ -226,12 +229,14 @@ class Worker:
             self._held.extend(self._consumer.consume(_CONSUME_CHUNK, timeout=0.5))
         self._consumer.resume(paused)
 
-    def _write_with_retry(self, batch: Batch) -> Written:
-        """The batch written, and how long its successful attempt took (for the insert latency histogram)."""
+    def _write_with_retry(self, batch: Batch, admitted: Admitted) -> Written:
+        """The batch's suspected duplicates checked exactly, then the batch written; and how long its
+        successful attempt took (for the insert latency histogram)."""
         backoff = 0.2
         while True:
             started = self._clock.monotonic()
             try:
+                self._dedup.confirm(batch, admitted)
                 return self._writer.write(batch), self._clock.monotonic() - started
             except StoreUnavailable as exc:
                 if self._metrics is not None:
