@@ -13,7 +13,6 @@ settings, so a candidate setting is judged against the shipped chain in the same
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import tempfile
 import time
@@ -23,13 +22,13 @@ from datetime import timedelta
 
 from clickhouse_connect.driver.client import Client
 
+from benchmarks.records import simulated_records
 from usagemeter.consumers import migrations
 from usagemeter.consumers.avro_block import container
 from usagemeter.consumers.settings import ClickHouseSettings
 from usagemeter.consumers.sink import INSERT_SETTINGS, STAGING_TABLE
 from usagemeter.consumers.store import connect
 from usagemeter.pricing import pricebook
-from usagemeter.producers.simulation import simulated_calls
 from usagemeter.schemas import CURRENT
 from usagemeter.schemas.wire import HEADER_LEN, encode
 
@@ -38,11 +37,7 @@ PARSE_ONLY = "parse_only"
 
 def bodies(events: int, seed: int) -> list[bytes]:
     """Plain Avro encodings of ``events`` simulated calls of the last 10 minutes, as the worker cuts them."""
-    out = []
-    for call in simulated_calls(random.Random(seed), events, spread=timedelta(minutes=10)):
-        record = {**call, "event_id": str(uuid.uuid4()), "event_time": int(call["event_time"].timestamp() * 1e6)}
-        out.append(encode(CURRENT, record)[HEADER_LEN:])
-    return out
+    return [encode(CURRENT, r)[HEADER_LEN:] for r in simulated_records(seed, events, spread=timedelta(minutes=10))]
 
 
 def timed_insert(client: Client, table: str, data: list[bytes], extra: dict[str, str]) -> float:

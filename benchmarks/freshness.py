@@ -13,41 +13,37 @@ Ticks of the first ``--warmup-s`` seconds are left out (group join, first insert
 from __future__ import annotations
 
 import argparse
-import random
+import itertools
 import statistics
 import tempfile
 import threading
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from confluent_kafka import Producer
 
+from benchmarks.records import simulated_records
 from benchmarks.worker_throughput import fresh_database
 from usagemeter.consumers.pipeline import build_worker
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.local.kafka import LocalKafka, create_topic
-from usagemeter.producers.simulation import simulated_calls
 from usagemeter.schemas import CURRENT
 from usagemeter.schemas.wire import encode
 
 TICK_S = 0.1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def ticks(rate: int, seconds: int) -> list[list[tuple[bytes, bytes]]]:
     """(key, value) of every event, tick by tick; event times are now (the run starts right after)."""
     per_tick = int(rate * TICK_S)
-    now_us = (datetime.now(UTC) - _EPOCH) // timedelta(microseconds=1)
-    calls = simulated_calls(random.Random(4), per_tick * int(seconds / TICK_S), spread=timedelta(0))
+    records = simulated_records(4, per_tick * int(seconds / TICK_S), spread=timedelta(0))
     out: list[list[tuple[bytes, bytes]]] = []
     for tick in range(int(seconds / TICK_S)):
         messages = []
-        for _ in range(per_tick):
-            event_id = str(uuid.uuid4())
-            record = {**next(calls), "client_id": f"fresh-{tick:06d}", "event_id": event_id, "event_time": now_us}
-            messages.append((event_id.encode(), encode(CURRENT, record)))
+        for record in itertools.islice(records, per_tick):
+            record["client_id"] = f"fresh-{tick:06d}"
+            messages.append((record["event_id"].encode(), encode(CURRENT, record)))
         out.append(messages)
     return out
 

@@ -27,7 +27,6 @@ import argparse
 import functools
 import io
 import json
-import random
 import statistics
 import tempfile
 import threading
@@ -42,6 +41,7 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Producer, TopicPartition
 from fastavro import parse_schema, schemaless_reader
 
+from benchmarks.records import simulated_records
 from usagemeter.consumers import migrations
 from usagemeter.consumers.batch import value_of
 from usagemeter.consumers.pipeline import build_worker
@@ -49,7 +49,6 @@ from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, Wor
 from usagemeter.consumers.store import connect
 from usagemeter.local.kafka import LocalKafka, create_topic
 from usagemeter.pricing import pricebook
-from usagemeter.producers.simulation import simulated_calls
 from usagemeter.schemas import CURRENT
 from usagemeter.schemas.wire import HEADER_LEN, encode
 
@@ -74,9 +73,7 @@ def produce(bootstrap: str, topic: str, events: int) -> None:
         }
     )
     # Event times within the last 10 minutes, as a worker keeping up with live traffic sees them.
-    for call in simulated_calls(random.Random(1), events, spread=timedelta(minutes=10)):
-        record = {**call, "event_id": str(uuid.uuid4())}
-        record["event_time"] = int(record["event_time"].timestamp() * 1_000_000)
+    for record in simulated_records(1, events, spread=timedelta(minutes=10)):
         producer.produce(topic, encode(CURRENT, record), record["event_id"].encode())
         producer.poll(0)
     assert producer.flush(60) == 0
@@ -175,9 +172,9 @@ def main() -> None:
     parser.add_argument("--sweep-batch-rows", type=_counts, default=[], help="e.g. 20000,100000")
     parser.add_argument("--designs", default=",".join(DESIGNS), help="a subset, e.g. usagemeter (to profile it)")
     args = parser.parse_args()
-    sweep = [(p, b) for p in args.sweep_partitions or [4] for b in args.sweep_batch_rows or [BATCH]]
-    if not (args.sweep_partitions or args.sweep_batch_rows):
-        sweep = []
+    sweep = []
+    if args.sweep_partitions or args.sweep_batch_rows:
+        sweep = [(p, b) for p in args.sweep_partitions or [4] for b in args.sweep_batch_rows or [BATCH]]
     with tempfile.TemporaryDirectory() as tmp:
         kafka = LocalKafka(data_dir=Path(tmp) / "kafka", port=0, controller_port=0)
         kafka.start()
