@@ -18,6 +18,7 @@ from usagemeter.consumers.ledger import Ledger
 from usagemeter.consumers.metrics import WorkerMetrics
 from usagemeter.consumers.settings import KafkaSettings, WorkerSettings
 from usagemeter.consumers.sink import ClickHouseSink
+from usagemeter.consumers.store import more_sessions
 from usagemeter.consumers.worker import Worker
 from usagemeter.consumers.writer import WriteResult
 from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock
@@ -48,11 +49,12 @@ def build_worker(
     on_flush: Callable[[WriteResult], None] | None = None,
     metrics: WorkerMetrics | None = None,
 ) -> Worker:
-    """A worker on the real broker and store; ``client`` is the worker's own ClickHouse session."""
+    """A worker on the real broker and store; ``client`` is the worker's own ClickHouse session, and the
+    sink opens ``insert_sessions - 1`` more on the same store (closed when ``Worker.run`` ends)."""
     return Worker(
         kafka_consumer(kafka),
         DeadLetters(dead_letter_producer(kafka, settings), kafka.dlq_topic, settings.dead_letter_max_bytes),
-        ClickHouseSink(client),
+        ClickHouseSink(client, more_sessions(client, settings.insert_sessions - 1)),
         Ledger(client),
         settings,
         topic=kafka.topic,

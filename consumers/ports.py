@@ -50,9 +50,15 @@ class ConsumerPort(Protocol):
 
 
 class SinkPort(Protocol):
-    """Inserts one writer-schema block; raises ``BlockRejected`` for bad data, ``StoreUnavailable`` to retry."""
+    """Inserts one writer-schema block; raises ``BlockRejected`` for bad data, ``StoreUnavailable`` to retry.
+    ``sessions`` inserts may run at once, from as many threads."""
+
+    @property
+    def sessions(self) -> int: ...
 
     def insert(self, schema: WriterSchema, bodies: list[bytes], token: str) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class LedgerPort(Protocol):

@@ -167,6 +167,13 @@ class WorkerSettings(BaseSettings):
         default=10.0, gt=0, le=600, description="How long start-up waits for Kafka and ClickHouse to answer."
     )
     insert_retry_max_s: float = Field(default=30.0, gt=0, description="Longest back-off between insert retries.")
+    insert_sessions: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="ClickHouse sessions a batch's partition slices are inserted on side by side. Every insert "
+        "pays a fixed cost (the view chain analysed, on one core) whatever its size; about the store's cores.",
+    )
     dedup_window_s: float = Field(
         default=86_400,
         ge=60,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import queue
 import re
+from collections.abc import Sequence
 from typing import Final
 
 from clickhouse_connect.driver.client import Client
@@ -61,16 +63,36 @@ INSERT_SETTINGS: Final = {
 
 
 class ClickHouseSink:
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    """Inserts on ``client`` and on the ``extra`` sessions, one insert per session at a time, so that the
+    writer's threads can insert as many blocks side by side; the extra sessions are this sink's to close."""
+
+    def __init__(self, client: Client, extra: Sequence[Client] = ()) -> None:
+        self._extra = list(extra)
+        self._free: queue.SimpleQueue[Client] = queue.SimpleQueue()
+        for session in (client, *self._extra):
+            self._free.put(session)
+
+    @property
+    def sessions(self) -> int:
+        return 1 + len(self._extra)
 
     def insert(self, schema: WriterSchema, bodies: list[bytes], token: str) -> None:
         """One block of ``bodies``, deduplicated by ``token`` in every table the views write to."""
+        client = self._free.get()
+        try:
+            self._insert(client, schema, bodies, token)
+        finally:
+            self._free.put(client)
+
+    def close(self) -> None:
+        for session in self._extra:
+            session.close()
+
+    @staticmethod
+    def _insert(client: Client, schema: WriterSchema, bodies: list[bytes], token: str) -> None:
         settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
         try:
-            self._client.raw_insert(
-                STAGING_TABLE, None, container(schema, bodies, token), fmt="Avro", settings=settings
-            )
+            client.raw_insert(STAGING_TABLE, None, container(schema, bodies, token), fmt="Avro", settings=settings)
         except ProgrammingError:  # a closed client or a misuse: a bug, which must stop the worker
             raise
         except OperationalError as exc:  # the connection, not the data

@@ -12,6 +12,7 @@ import fcntl
 import re
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from usagemeter.schemas.errors import StoreInUse, StoreMissing, StoreUnreachable
 
 _WHERE = "USAGEMETER_CLICKHOUSE_DSN / _DATABASE"
 _opened: set[Path] = set()  # embedded directories this process opened: chDB shares one engine per process
+_connected_to: weakref.WeakKeyDictionary[Client, ClickHouseSettings] = weakref.WeakKeyDictionary()
 
 
 def embedded_dir(settings: ClickHouseSettings) -> Path:
@@ -62,7 +64,16 @@ def connect(settings: ClickHouseSettings, *, create: bool = True) -> Client:
         # Inserts into the Distributed tables are acknowledged once on the shards, so an offset is committed
         # only after its rows are stored (consumers/cluster.py); not set for one server, where it does nothing.
         common["settings"] = {"distributed_foreground_insert": 1}
-    return clickhouse_connect.get_client(dsn=settings.dsn, database=settings.database, **common)
+    client = clickhouse_connect.get_client(dsn=settings.dsn, database=settings.database, **common)
+    _connected_to[client] = settings
+    return client
+
+
+def more_sessions(client: Client, count: int) -> list[Client]:
+    """``count`` more sessions on the store ``client`` was connected to, for work side by side; none for a
+    client ``connect`` did not make (its maker knows how to make more)."""
+    settings = _connected_to.get(client)
+    return [] if settings is None else [connect(settings, create=False) for _ in range(count)]
 
 
 def _check_exists(client: Client, settings: ClickHouseSettings) -> None:

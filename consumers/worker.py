@@ -56,6 +56,7 @@ class Worker:
         self._clock = clock
         self._on_flush = on_flush
         self._consumer = consumer
+        self._sink = sink
         self._writer = BatchWriter(sink, ledger, dead_letters, settings)
         self._dedup = Deduplicator(ledger, settings.dedup_window_s)
         self._batch = Batch(self._clock.monotonic())
@@ -92,6 +93,7 @@ class Worker:
         finally:
             self._writes.shutdown(wait=True)
             self._consumer.close()
+            self._sink.close()
 
     def _poll_once(self) -> None:
         before = self._clock.monotonic()

@@ -3,9 +3,11 @@
 The batch's cut of each partition goes to the ingest ledger first, with the reference time its time rules
 are judged by. Then each (partition, writer schema) group becomes one Avro block and one insert, its
 deduplication token naming the partition's slice, so a retry of the same batch, or the same slice read
-again after a crash, is dropped by every table. Once every insert and dead letter is done, the ledger
-marks the slices completed. A batch whose share of bad messages passes ``max_dead_letter_ratio`` is not
-dead-lettered: the writer raises, so that nothing is committed and a person looks.
+again after a crash, is dropped by every table. The inserts run side by side on the sink's sessions:
+each has its own token, so their order changes nothing a retry or a successor does. Once every insert
+and dead letter is done, the ledger marks the slices completed. A batch whose share of bad messages
+passes ``max_dead_letter_ratio`` is not dead-lettered: the writer raises, so that nothing is committed
+and a person looks.
 When the engine rejects a block, ``triage`` finds the bad messages in Python; the rest is inserted as
 one block, and if the engine still refuses it (its rules and Python's disagree at an edge, such as a
 time limit passing between the two), the block is bisected down to the messages it refuses.
@@ -15,7 +17,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from confluent_kafka import Message
 
@@ -29,6 +34,8 @@ from usagemeter.schemas.validation import Rejection
 from usagemeter.schemas.wire import HEADER_LEN
 
 log = logging.getLogger(__name__)
+Inserted = tuple[int, list[tuple[Message, Rejection]], bool]
+"""One group's outcome: events inserted, messages refused with why, whether it was triaged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +67,18 @@ class BatchWriter:
         rejected: list[tuple[Message, Rejection]] = list(batch.invalid)
         slices = batch.slices()
         self._ledger.record(slices)
+        inserts: list[Callable[[], Inserted]] = []
         for (where, fingerprint), group in batch.groups.items():
             if not group.messages:
                 continue
             schema = by_fingerprint(fingerprint)
             if schema is None:
                 reason = Rejection("unknown_schema", f"writer schema fingerprint {fingerprint.hex()} is not known")
-                rejected.extend((msg, reason) for msg in group.messages)
+                inserts.append(partial(_refused, [(msg, reason) for msg in group.messages]))
                 continue
             token = batch.token(where, fingerprint)
-            ok, bad, was_triaged = self._insert_group(schema, group, token, batch.slice_of(where).reference_us)
+            inserts.append(partial(self._insert_group, schema, group, token, batch.slice_of(where).reference_us))
+        for ok, bad, was_triaged in self._run_side_by_side(inserts):
             inserted += ok
             triaged += was_triaged
             rejected.extend(bad)
@@ -89,9 +98,18 @@ class BatchWriter:
                 f" ({self._max_ratio:g}); stopping without committing them (see the log for the reasons)"
             )
 
-    def _insert_group(
-        self, schema: WriterSchema, group: SchemaGroup, token: str, reference_us: int
-    ) -> tuple[int, list[tuple[Message, Rejection]], bool]:
+    def _run_side_by_side(self, inserts: list[Callable[[], Inserted]]) -> list[Inserted]:
+        """Each group's outcome, in the batch's order (so the dead letters keep it), as many at once as the sink
+        has sessions. A failure is raised once every insert of the attempt has ended, so a retry never runs
+        beside the attempt it repeats."""
+        if self._sink.sessions == 1 or len(inserts) < 2:
+            return [insert() for insert in inserts]
+        threads = min(self._sink.sessions, len(inserts))
+        with ThreadPoolExecutor(threads, thread_name_prefix="usagemeter-insert") as pool:
+            futures = [pool.submit(insert) for insert in inserts]
+        return [future.result() for future in futures]
+
+    def _insert_group(self, schema: WriterSchema, group: SchemaGroup, token: str, reference_us: int) -> Inserted:
         try:
             self._sink.insert(schema, group.bodies, token)
             return len(group.bodies), [], False
@@ -128,6 +146,10 @@ class BatchWriter:
 
 
 _STORE_SUSPECT_AFTER = 8
+
+
+def _refused(messages: list[tuple[Message, Rejection]]) -> Inserted:
+    return 0, messages, False
 
 
 @dataclass(slots=True)

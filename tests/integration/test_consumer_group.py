@@ -35,7 +35,7 @@ from usagemeter.consumers.ledger import Ledger
 from usagemeter.consumers.pipeline import dead_letter_producer, kafka_consumer
 from usagemeter.consumers.settings import ClickHouseSettings, KafkaSettings, WorkerSettings
 from usagemeter.consumers.sink import ClickHouseSink
-from usagemeter.consumers.store import connect
+from usagemeter.consumers.store import connect, more_sessions
 from usagemeter.consumers.worker import Worker
 from usagemeter.pricing import pricebook
 from usagemeter.schemas import WriterSchema
@@ -65,18 +65,28 @@ class Death:
 
 
 class DyingSink:
-    """A real sink that dies right after its ``after``-th insert returned."""
+    """A real sink that dies right after its ``after``-th insert returned (counted across its sessions)."""
 
     def __init__(self, sink: ClickHouseSink, after: int, death: Death) -> None:
         self._sink = sink
         self._left = after
+        self._counting = threading.Lock()
         self._death = death
+
+    @property
+    def sessions(self) -> int:
+        return self._sink.sessions
 
     def insert(self, schema: WriterSchema, bodies: list[bytes], token: str) -> None:
         self._sink.insert(schema, bodies, token)
-        self._left -= 1
-        if self._left <= 0:
+        with self._counting:
+            self._left -= 1
+            dies = self._left <= 0
+        if dies:
             self._death.stop_here()
+
+    def close(self) -> None:
+        self._sink.close()
 
 
 class DyingConsumer:
@@ -130,7 +140,7 @@ def _worker(
 ) -> Worker:
     """As consumers/pipeline.build_worker assembles it; with ``death``, one that dies after ``after`` inserts."""
     consumer = kafka_consumer(kafka)
-    sink = ClickHouseSink(client)
+    sink = ClickHouseSink(client, more_sessions(client, settings.insert_sessions - 1))
     return Worker(
         DyingConsumer(consumer, death) if death else consumer,
         DeadLetters(dead_letter_producer(kafka, settings), kafka.dlq_topic, settings.dead_letter_max_bytes),
