@@ -28,7 +28,7 @@ SUITE: dict[str, str] = {
     "dedup_memory": "--ids 86400000",
     "freshness": "--rate 10000 --seconds 60",
     "backlog_memory": "--events 5000000",
-    "report_latency": "--events 10000000 --runs 50 --raw-runs 5",
+    "report_latency": "--events 10000000 --runs 300 --raw-runs 5",
     "budget_alerts": "--part all",
 }
 MODULE_OF = {"worker_throughput_sweep": "worker_throughput"}
