@@ -31,6 +31,7 @@ from typing import Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from usagemeter.api import keys
 from usagemeter.api.store_session import StoreSession
@@ -93,6 +94,17 @@ class Authenticator:
             if len(self._seen) >= _MAX_CACHED:
                 self._seen.clear()
             self._seen[key] = (now, stored)
+        return self._judged(stored)
+
+    def cached(self, key: str) -> Principal | None:
+        """``principal`` when the key's record is cached (no query: the guard calls it on the event loop),
+        None when it must be looked up."""
+        hit = self._seen.get(key)
+        if hit is None or time.monotonic() - hit[0] > self.cache_s:
+            return None
+        return self._judged(hit[1])
+
+    def _judged(self, stored: keys.StoredKey | None) -> Principal:
         if stored is None:
             raise _unauthorized("invalid API key")
         status = stored.status(utc_datetime(self.clock.now_us()))
@@ -111,14 +123,21 @@ def install(app: FastAPI, authenticator: Authenticator) -> None:
     app.router.dependencies.append(Depends(guard))
 
 
-def guard(request: Request) -> Principal | None:
-    """The app-wide check (see the module docstring); the principal, or None on a public route."""
+async def guard(request: Request) -> Principal | None:
+    """The app-wide check (see the module docstring); the principal, or None on a public route.
+
+    A coroutine, so a request whose key is cached is checked on the event loop: a synchronous dependency
+    costs a hop to a worker thread and back, the largest part of a cached budget check under load. A key
+    to look up (a query) is looked up on a worker thread."""
     level = _level(request)
     if level is Access.PUBLIC:
         return None
     authenticator = request.app.state.authenticator
     assert isinstance(authenticator, Authenticator)
-    principal = authenticator.principal(_bearer(request))
+    key = _bearer(request)
+    principal = authenticator.cached(key)
+    if principal is None:
+        principal = await run_in_threadpool(authenticator.principal, key)
     if level is Access.ADMIN:
         require_admin(principal)
     if request.method not in _SAFE_METHODS and not _is_json(request.headers.get("content-type", "")):
@@ -126,7 +145,7 @@ def guard(request: Request) -> Principal | None:
     return principal
 
 
-def current_principal(principal: Annotated[Principal | None, Depends(guard)]) -> Principal:
+async def current_principal(principal: Annotated[Principal | None, Depends(guard)]) -> Principal:
     """The request's principal (the guard's answer, computed once per request)."""
     if principal is None:
         raise RuntimeError("a public route has no principal: mark it Access.ANY_KEY or higher")

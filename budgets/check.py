@@ -124,6 +124,35 @@ class BudgetChecker:
             covering = [b for b in self._current() if covers(b, request)]
             spends = self._spends(covering, now)
             priced = quote(self._client, request.estimate, client_id=request.client_id) if request.estimate else None
+        return self._result(request, covering, spends, priced, now)
+
+    def check_cached(self, request: CheckRequest) -> CheckResult | None:
+        """``check``'s answer when it needs no query (budgets and their spend cached, no estimate to price),
+        else None; never waits for the lock another check holds. Lets the API answer a cached check
+        without a hop to a worker thread and without the store's lock (``api/budget_routes.py``)."""
+        if request.estimate is not None or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            now = utc_datetime(self._clock.now_us())
+            budgets = self._budgets
+            if budgets is None or time.monotonic() - budgets[0] > _BUDGETS_TTL_S:
+                return None
+            covering = [b for b in budgets[1] if covers(b, request)]
+            spends = self._cached_spends(covering)
+            if spends is None:
+                return None
+        finally:
+            self._lock.release()
+        return self._result(request, covering, spends, None, now)
+
+    def _result(
+        self,
+        request: CheckRequest,
+        covering: list[Budget],
+        spends: dict[tuple[str, int], Spend],
+        priced: Quote | None,
+        now: datetime,
+    ) -> CheckResult:
         verdicts = [
             self._verdict(b, spends.get((b.budget_id, b.version), NO_SPEND), request.estimate, priced, now)
             for b in covering
@@ -162,12 +191,10 @@ class BudgetChecker:
         return self._budgets[1]
 
     def _spends(self, covering: list[Budget], now: datetime) -> dict[tuple[str, int], Spend]:
-        if not covering:
-            return {}
-        key = frozenset(f"{b.budget_id}:{b.version}" for b in covering)
-        cached = self._spend.get(key)
-        if cached is not None and time.monotonic() - cached[0] <= self._settings.check_cache_ttl_s:
-            return cached[1]
+        cached = self._cached_spends(covering)
+        if cached is not None:
+            return cached
+        key = _spend_key(covering)
         windows = {}
         for budget in covering:
             period = window(budget.spec, now)
@@ -178,6 +205,15 @@ class BudgetChecker:
             self._spend.clear()
         self._spend[key] = (time.monotonic(), spends)
         return spends
+
+    def _cached_spends(self, covering: list[Budget]) -> dict[tuple[str, int], Spend] | None:
+        """The spend of ``covering`` read less than the cache's TTL ago, or None."""
+        if not covering:
+            return {}
+        cached = self._spend.get(_spend_key(covering))
+        if cached is not None and time.monotonic() - cached[0] <= self._settings.check_cache_ttl_s:
+            return cached[1]
+        return None
 
     def _verdict(
         self, budget: Budget, spend: Spend, usage: Usage | None, priced: Quote | None, now: datetime
@@ -203,6 +239,10 @@ class BudgetChecker:
             next_reset=period.next_reset,
             worst_case_overshoot=(rate * Decimal(self.freshness_s)).quantize(Decimal("0.000001")),
         )
+
+
+def _spend_key(covering: list[Budget]) -> frozenset[str]:
+    return frozenset(f"{b.budget_id}:{b.version}" for b in covering)
 
 
 def covers(budget: Budget, request: CheckRequest) -> bool:

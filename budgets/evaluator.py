@@ -26,11 +26,11 @@ from clickhouse_connect.driver.client import Client
 from usagemeter.budgets.alerts import Alert, Contributor, alert_id, percent_of
 from usagemeter.budgets.contributors import top_contributors
 from usagemeter.budgets.ledger import AlertLedger
-from usagemeter.budgets.model import Budget
+from usagemeter.budgets.model import Budget, BudgetSpec
 from usagemeter.budgets.periods import Window, recent_start, window
 from usagemeter.budgets.spend import NO_SPEND, Selection, Spend, read_spend
 from usagemeter.budgets.store import BudgetStore
-from usagemeter.budgets.transitions import Change, PeriodState, decide
+from usagemeter.budgets.transitions import Change, Levels, PeriodState, decide, threshold_levels
 from usagemeter.schemas.clock import SYSTEM_CLOCK, Clock, utc_datetime
 
 log = logging.getLogger("usagemeter.alerts")
@@ -53,6 +53,9 @@ class Evaluator:
         self._store = BudgetStore(client, clock=clock)
         self._ledger = AlertLedger(client)
         self._budgets: dict[str, Budget] = {}
+        self._periods: dict[str, BudgetSpec] = {}
+        """One budget's spec per distinct ``spec_key``: the bounds a query needs are computed once per key."""
+        self._levels: dict[tuple[str, int], Levels] = {}
         self._states: dict[tuple[str, int, datetime], PeriodState] = {}
         self._since: datetime | None = None
         self._writer = uuid.uuid4().hex
@@ -61,6 +64,10 @@ class Evaluator:
     def reload(self) -> None:
         """Budgets and their ledger state read again from the store."""
         self._budgets = {b.budget_id: b for b in self._store.current()}
+        self._periods = {}
+        for budget in self._budgets.values():
+            self._periods.setdefault(budget.spec.spec_key, budget.spec)
+        self._levels = {(b.budget_id, b.version): threshold_levels(b.spec) for b in self._budgets.values()}
         states: dict[tuple[str, int, datetime], PeriodState] = {}
         for row in self._ledger.rows_since(self._now() - _LEDGER_HORIZON):
             states.setdefault((row.budget_id, row.version, row.period_start), PeriodState()).apply(
@@ -74,7 +81,7 @@ class Evaluator:
         if mode == "touched" and self._since is None:
             mode = "all"
         windows = self._windows(started)
-        clients = {b.spec.scope.client_id for b in self._budgets.values() if b.budget_id in ids}
+        clients = {self._budgets[b].spec.scope.client_id for b in ids if b in self._budgets}
         spends = read_spend(self._client, windows, mode=mode, since=self._since, ids=ids, clients=clients)
         if any(self._budgets.get(b) is None or self._budgets[b].version != v for b, v in spends):
             self.reload()
@@ -97,11 +104,9 @@ class Evaluator:
     def _windows(self, now: datetime) -> dict[str, tuple[Window, datetime]]:
         """Each distinct period kind's current window and the start of its trailing hour."""
         found: dict[str, tuple[Window, datetime]] = {}
-        for budget in self._budgets.values():
-            key = budget.spec.spec_key
-            if key not in found:
-                period = window(budget.spec, now)
-                found[key] = (period, recent_start(period, now))
+        for key, spec in self._periods.items():
+            period = window(spec, now)
+            found[key] = (period, recent_start(period, now))
         return found
 
     def _judge(
@@ -119,6 +124,7 @@ class Evaluator:
             now=now,
             state=state,
             prior=prior,
+            levels=self._levels.get((budget.budget_id, budget.version)),
         )
         written: list[Alert] = []
         for change in changes:

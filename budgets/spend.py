@@ -33,97 +33,108 @@ from usagemeter.budgets.periods import Window
 
 Selection = Literal["all", "touched", "ids"]
 
-# Spend of one scope kind's chosen budgets: the same columns from each aggregate table.
-_MEASURES: Final = """
-SELECT c.budget_id, c.version,
-       sum(a.cost_total), sum(a.input_tokens + a.output_tokens), sum(a.requests),
-       sumIf(a.cost_total, a.bucket >= c.recent_start),
-       sumIf(a.input_tokens + a.output_tokens, a.bucket >= c.recent_start),
-       sumIf(a.requests, a.bucket >= c.recent_start)
-"""
-
-_SQL: Final = (
-    """
+# The query is assembled from the fragments below, one string per mode, at import: no value is ever
+# formatted into it. Its cost is mostly the engine's analysis and planning, not the reading (a few
+# thousand aggregate rows), so it names each table once where it can: the budgets are joined once to the
+# three aggregate tables' rows unioned (``source`` says which table a row and a budget belong to; ``k1``,
+# ``k2`` are the user, or the label's key and value), and no scalar subquery is used (the engine runs
+# one again in each UNION branch, ~10 ms each on chDB).
+_BOUNDS: Final = """
 WITH
     bounds AS (
         SELECT b.1 AS spec_key, b.2 AS period_start, b.3 AS period_end, b.4 AS recent_start
         FROM (SELECT arrayJoin(arrayZip({spec_keys:Array(String)}, {starts:Array(DateTime('UTC'))},
                                         {ends:Array(DateTime('UTC'))}, {recents:Array(DateTime('UTC'))})) AS b)
-    ),
+    ),"""
+
+_TOUCHED: Final = """
     touched AS (
         SELECT client_id, user_id, provider, model
         FROM budget_activity
-        WHERE {mode:String} = 'touched' AND ingested >= {since:DateTime64(3, 'UTC')}
-    ),
+        WHERE ingested >= {since:DateTime64(3, 'UTC')}
+    ),"""
+
+_LATEST: Final = """
     latest AS (
         SELECT budget_id, max(version) AS latest_version, argMax(deleted, version) AS gone,
                argMax(scope, version) AS kind, any(client_id) AS client, argMax(user_id, version) AS user,
                argMax(provider, version) AS provider_id, argMax(model, version) AS model_id,
                argMax(label_key, version) AS key, argMax(label_value, version) AS value,
                argMax(spec_key, version) AS spec
-        FROM budget_versions
-        WHERE {mode:String} = 'all'
-           OR ({mode:String} = 'ids' AND client_id IN {clients:Array(String)} AND has({ids:Array(String)}, budget_id))
-           OR ({mode:String} = 'touched' AND client_id IN (SELECT client_id FROM touched))
+        FROM budget_versions"""
+
+_CHOSEN: Final = """
         GROUP BY budget_id
     ),
-    picked AS (
-        SELECT l.budget_id AS budget_id, l.latest_version AS version, l.kind AS scope, l.client AS client_id,
-               l.user AS user_id, l.provider_id AS provider, l.model_id AS model, l.key AS label_key,
-               l.value AS label_value, b.period_start AS period_start, b.period_end AS period_end,
-               b.recent_start AS recent_start
+    chosen AS (
+        SELECT l.budget_id AS budget_id, l.latest_version AS version,
+               multiIf(l.kind = 'user', 'user', l.kind = 'label', 'label', 'model') AS source,
+               l.client AS client_id, multiIf(l.kind = 'user', l.user, l.kind = 'label', l.key, '') AS k1,
+               if(l.kind = 'label', l.value, '') AS k2, l.provider_id AS provider, l.model_id AS model,
+               b.period_start AS period_start, b.period_end AS period_end, b.recent_start AS recent_start
         FROM latest AS l
         INNER JOIN bounds AS b ON l.spec = b.spec_key
-        WHERE NOT l.gone AND (
-            {mode:String} != 'touched'
-            OR l.kind IN ('client', 'label')
-            OR (l.kind = 'user' AND (l.client, l.user) IN (SELECT client_id, user_id FROM touched))
-            OR (l.kind = 'model' AND l.model_id = ''
-                AND (l.client, l.provider_id) IN (SELECT client_id, provider FROM touched))
-            OR (l.kind = 'model' AND l.model_id != ''
-                AND (l.client, l.model_id) IN (SELECT client_id, model FROM touched)))
-    ),
-    -- picked, read once: the engine inlines a CTE at each of its six uses, but runs a scalar subquery
-    -- once per query, so the budgets are chosen once and each use unrolls the array.
-    chosen AS (
-        SELECT c.1 AS budget_id, c.2 AS version, c.3 AS scope, c.4 AS client_id, c.5 AS user_id, c.6 AS provider,
-               c.7 AS model, c.8 AS label_key, c.9 AS label_value, c.10 AS period_start, c.11 AS period_end,
-               c.12 AS recent_start
-        FROM (SELECT arrayJoin((SELECT groupArray((budget_id, version, scope, client_id, user_id, provider, model,
-                                                   label_key, label_value, period_start, period_end, recent_start))
-                                FROM picked)) AS c)
+        WHERE NOT l.gone"""
+
+# touched: a client's and its label budgets when the client was touched (``latest`` read only those
+# clients), a user budget when that user was, a provider or model budget when that provider or model was.
+_CHOSEN_TOUCHED: Final = """
+          AND (l.kind IN ('client', 'label')
+               OR (l.client, multiIf(l.kind = 'user', 'user', l.model_id = '', 'provider', 'model'),
+                   multiIf(l.kind = 'user', l.user, l.model_id = '', l.provider_id, l.model_id))
+                  IN (SELECT client_id, d.1, d.2
+                      FROM touched
+                      ARRAY JOIN [('user', user_id), ('provider', toString(provider)),
+                                  ('model', toString(model))] AS d))"""
+
+_USAGE_BRANCH: Final = (
+    """
+    SELECT 'model' AS source, client_id, bucket, '' AS k1, '' AS k2, provider, model,
+           cost_total AS usd, input_tokens + output_tokens AS tokens, requests
+    FROM usage_15m_by_model""",
+    """
+    SELECT 'user' AS source, client_id, bucket, user_id AS k1, '' AS k2, provider, model,
+           cost_total AS usd, input_tokens + output_tokens AS tokens, requests
+    FROM usage_15m_by_user""",
+    """
+    SELECT 'label' AS source, client_id, bucket, label_key AS k1, label_value AS k2, provider, model,
+           cost_total AS usd, input_tokens + output_tokens AS tokens, requests
+    FROM usage_15m_by_label""",
+)
+
+_SPEND: Final = """
     )
-"""
-    + _MEASURES
-    + """FROM usage_15m_by_model AS a
-INNER JOIN (SELECT * FROM chosen WHERE scope IN ('client', 'model')) AS c ON a.client_id = c.client_id
-WHERE a.client_id IN (SELECT client_id FROM chosen WHERE scope IN ('client', 'model'))
-  AND a.bucket >= {min_start:DateTime('UTC')}
-  AND a.bucket >= c.period_start AND a.bucket < c.period_end
+SELECT c.budget_id, c.version, sum(a.usd), sum(a.tokens), sum(a.requests),
+       sumIf(a.usd, a.bucket >= c.recent_start), sumIf(a.tokens, a.bucket >= c.recent_start),
+       sumIf(a.requests, a.bucket >= c.recent_start)
+FROM ("""
+
+_JOINED: Final = """
+) AS a
+INNER JOIN chosen AS c ON a.source = c.source AND a.client_id = c.client_id AND a.k1 = c.k1 AND a.k2 = c.k2
+WHERE a.bucket >= c.period_start AND a.bucket < c.period_end
   AND (c.provider = '' OR a.provider = c.provider) AND (c.model = '' OR a.model = c.model)
 GROUP BY c.budget_id, c.version
-UNION ALL
 """
-    + _MEASURES
-    + """FROM usage_15m_by_user AS a
-INNER JOIN (SELECT * FROM chosen WHERE scope = 'user') AS c ON a.client_id = c.client_id AND a.user_id = c.user_id
-WHERE (a.client_id, a.user_id) IN (SELECT client_id, user_id FROM chosen WHERE scope = 'user')
-  AND a.bucket >= {min_start:DateTime('UTC')}
-  AND a.bucket >= c.period_start AND a.bucket < c.period_end
-GROUP BY c.budget_id, c.version
-UNION ALL
-"""
-    + _MEASURES
-    + """FROM usage_15m_by_label AS a
-INNER JOIN (SELECT * FROM chosen WHERE scope = 'label') AS c
-    ON a.client_id = c.client_id AND a.label_key = c.label_key AND a.label_value = c.label_value
-WHERE (a.client_id, a.label_key, a.label_value) IN
-      (SELECT client_id, label_key, label_value FROM chosen WHERE scope = 'label')
-  AND a.bucket >= {min_start:DateTime('UTC')}
-  AND a.bucket >= c.period_start AND a.bucket < c.period_end
-GROUP BY c.budget_id, c.version
-"""
-)
+
+_SINCE_START: Final = " AND bucket >= {min_start:DateTime('UTC')}"
+
+
+def _usage(where: str) -> str:
+    """The three aggregate tables' rows from the earliest period start on, each narrowed by ``where``."""
+    return "\n    UNION ALL".join(branch + "\n    WHERE " + where + _SINCE_START for branch in _USAGE_BRANCH)
+
+
+_TOUCHED_CLIENTS: Final = "client_id IN (SELECT client_id FROM touched)"
+_NAMED_CLIENTS: Final = "client_id IN {clients:Array(String)}"
+
+_SQL: Final[dict[Selection, str]] = {
+    "all": _BOUNDS + _LATEST + _CHOSEN + _SPEND + _usage("1") + _JOINED,
+    "touched": _BOUNDS + _TOUCHED + _LATEST + "\n        WHERE " + _TOUCHED_CLIENTS + _CHOSEN + _CHOSEN_TOUCHED
+    + _SPEND + _usage(_TOUCHED_CLIENTS) + _JOINED,
+    "ids": _BOUNDS + _LATEST + "\n        WHERE " + _NAMED_CLIENTS + " AND has({ids:Array(String)}, budget_id)"
+    + _CHOSEN + _SPEND + _usage(_NAMED_CLIENTS) + _JOINED,
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,13 +181,12 @@ def read_spend(
         "starts": starts,
         "ends": [windows[k][0].end_utc for k in keys],
         "recents": [windows[k][1] for k in keys],
-        "mode": mode,
         "since": since or min(starts),
         "ids": list(ids),
         "clients": list(clients),
         "min_start": min(starts),
     }
-    rows = client.query(_SQL, parameters=parameters).result_rows
+    rows = client.query(_SQL[mode], parameters=parameters).result_rows
     return {
         (str(row[0]), int(row[1])): Spend(
             Decimal(row[2]), int(row[3]), int(row[4]), Decimal(row[5]), int(row[6]), int(row[7])

@@ -56,6 +56,16 @@ class PeriodState:
         return self.thresholds.get(key, ThresholdState())
 
 
+Levels = tuple[tuple[str, Decimal], ...]
+"""A budget's thresholds as (ledger key, spend that crosses it), lowest first."""
+
+
+def threshold_levels(spec: BudgetSpec) -> Levels:
+    """The thresholds' keys and levels: a function of the spec alone, so an evaluator computes it once per
+    budget version rather than at every evaluation (the keys' formatting was most of a decision's cost)."""
+    return tuple((t.key, t.level(spec.limit)) for t in spec.ordered_thresholds())
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     kind: AlertKind
@@ -74,11 +84,14 @@ def decide(
     now: datetime,
     state: PeriodState,
     prior: PeriodState | None,
+    levels: Levels | None = None,
 ) -> list[Change]:
     """The changes, in the order to record them; ``recent`` is (spend since, since), ``prior`` the previous
-    version's state in this period (None when this version has rows of its own or none came before)."""
+    version's state in this period (None when this version has rows of its own or none came before),
+    ``levels`` the spec's ``threshold_levels`` when the caller holds them."""
     changes: list[Change] = []
-    levels = [(t.key, t.level(spec.limit)) for t in spec.ordered_thresholds()]
+    if levels is None:
+        levels = threshold_levels(spec)
     if prior is not None and not state.seen:
         carried = [(k, prior.of(k).crossing) for k, level in levels if prior.of(k).fired and spend >= level]
         carried += [(PROJECTED, 0)] if prior.projected and spend < spec.limit else []

@@ -7,6 +7,7 @@ price (``with_model``): 1,000,000 input tokens of NEW_MODEL cost exactly 1 USD.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,8 @@ from tests.fixtures.staging import event, stage
 from usagemeter.budgets.alerts import Alert
 from usagemeter.budgets.evaluator import Evaluator
 from usagemeter.budgets.model import BudgetPatch, BudgetSpec, Scope, Threshold
+from usagemeter.budgets.periods import recent_start, window
+from usagemeter.budgets.spend import read_spend
 from usagemeter.budgets.status import budget_status
 from usagemeter.budgets.store import BudgetStore
 from usagemeter.pricing import price_updates, reprice
@@ -200,6 +203,39 @@ def test_touched_evaluates_only_the_budgets_an_insert_reached(store: Client) -> 
     evaluated = evaluator.evaluate("touched")
     assert (evaluated.budgets, [a.budget_id for a in evaluated.alerts]) == (1, [globex])
     assert acme != globex
+
+
+def test_touched_reads_a_narrowed_budget_only_when_its_user_provider_or_model_was_touched(store: Client) -> None:
+    """A client's and its label budgets follow the client; user, provider and model budgets their own key."""
+    now = datetime.now(UTC)
+    budgets = BudgetStore(store)
+    reached = {
+        budget(budgets, limit="100"),
+        budget(budgets, limit="100", scope=Scope(client_id="acme", user_id="alice")),
+        budget(budgets, limit="100", scope=Scope(client_id="acme", provider="openai")),
+        budget(budgets, limit="100", scope=Scope(client_id="acme", model=NEW_MODEL)),
+        budget(budgets, limit="100", scope=Scope(client_id="acme", label_key="team", label_value="ml")),
+    }
+    budget(budgets, limit="100", scope=Scope(client_id="acme", user_id="bob"))
+    budget(budgets, limit="100", scope=Scope(client_id="acme", provider="anthropic"))
+    budget(budgets, limit="100", scope=Scope(client_id="acme", model="gpt-4o"))
+    budget(budgets, limit="100", scope=Scope(client_id="globex", user_id="alice"))
+    earlier = now - timedelta(minutes=2)
+    stage(store, [
+        event("anthropic", "claude-3-5-haiku-latest", earlier, user_id="bob"),
+        event("openai", "gpt-4o", earlier, user_id="bob"),
+        event("openai", NEW_MODEL, earlier, client_id="globex", user_id="alice"),
+    ])  # fmt: skip
+    time.sleep(0.05)
+    since = datetime.now(UTC)
+    time.sleep(0.05)
+    spend(store, now - timedelta(minutes=1), "2", user_id="alice", labels={"team": "ml"})
+    windows = {}
+    for b in budgets.current():
+        period = window(b.spec, now)
+        windows[b.spec.spec_key] = (period, recent_start(period, now))
+    assert {budget_id for budget_id, _ in read_spend(store, windows, mode="touched", since=since)} == reached
+    assert len(read_spend(store, windows, mode="all")) == 9, "every budget has usage in its period"
 
 
 def test_a_raised_limit_resolves_and_re_arms_and_a_channel_change_does_not_alert(store: Client) -> None:
