@@ -91,7 +91,9 @@ class Evaluator:
         elif mode == "ids":
             chosen = [b for b in self._budgets.values() if b.budget_id in ids]
         alerts: list[Alert] = []
-        for budget in chosen:
+        # A budget the reload above brought in with a period kind this query had no window for has no spend
+        # read yet: the next evaluation, with its window, judges it.
+        for budget in (b for b in chosen if b.spec.spec_key in windows):
             period, recent_start = windows[budget.spec.spec_key]
             spend = spends.get((budget.budget_id, budget.version), NO_SPEND)
             alerts += self._judge(budget, period, recent_start, spend, started)
