@@ -106,6 +106,7 @@ def apply(client: Client, cluster: str | None = None) -> list[str]:
             "schema_migrations",
             [[migration.version, migration.name, migration.checksum]],
             column_names=["version", "name", "checksum"],
+            settings={"async_insert": 0},  # an async insert would wait out its busy timeout for this one row
         )
         applied.append(migration.name)
     return applied

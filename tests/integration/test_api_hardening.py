@@ -10,6 +10,7 @@ from clickhouse_connect.driver.client import Client
 from fastapi import FastAPI
 
 from tests.fixtures.api import api_client, api_settings, make_key
+from tests.fixtures.clickhouse import migrated_store
 from usagemeter.api import create_app
 from usagemeter.api.auth import Access, Caller, access, authorize_client, check_routes
 from usagemeter.api.settings import ApiSettings
@@ -27,6 +28,18 @@ def app(clickhouse: Client) -> FastAPI:
 @pytest.fixture
 def admin(clickhouse: Client) -> str:
     return make_key(clickhouse, admin=True)
+
+
+@pytest.fixture(scope="module")
+def untouched(store_dsn: str) -> Iterator[Client]:
+    """A database for the module's table-driven tests of the request gate, which write nothing to it."""
+    with migrated_store(store_dsn) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def untouched_admin(untouched: Client) -> str:
+    return make_key(untouched, admin=True)
 
 
 @pytest.mark.parametrize(
@@ -108,8 +121,8 @@ def test_bodies_are_capped(app: FastAPI, admin: str) -> None:
         pytest.param({"allowed_hosts": ["usage.example.com"]}, "localhost", 400, id="the setting replaces the default"),
     ],
 )
-def test_the_host_header_is_checked(clickhouse: Client, settings: dict[str, object], host: str, status: int) -> None:
-    app = create_app(lambda: clickhouse, settings=api_settings(**settings))
+def test_the_host_header_is_checked(untouched: Client, settings: dict[str, object], host: str, status: int) -> None:
+    app = create_app(lambda: untouched, settings=api_settings(**settings))
     assert api_client(app).get("/healthz", headers={"host": host}).status_code == status
 
 
@@ -119,9 +132,10 @@ def test_allowed_hosts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
-def test_docs_are_off_unless_enabled(clickhouse: Client, admin: str, path: str) -> None:
-    assert api_client(create_app(lambda: clickhouse, settings=api_settings()), admin).get(path).status_code == 404
-    on = api_client(create_app(lambda: clickhouse, settings=api_settings(docs=True)))
+def test_docs_are_off_unless_enabled(untouched: Client, untouched_admin: str, path: str) -> None:
+    off = api_client(create_app(lambda: untouched, settings=api_settings()), untouched_admin)
+    assert off.get(path).status_code == 404
+    on = api_client(create_app(lambda: untouched, settings=api_settings(docs=True)))
     assert on.get(path).status_code == 200
 
 

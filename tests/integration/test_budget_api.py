@@ -20,6 +20,7 @@ from clickhouse_connect.driver.client import Client
 from typer.testing import CliRunner
 
 from tests.fixtures.api import api_settings, make_key, running_api
+from tests.fixtures.clickhouse import migrated_store
 from tests.fixtures.snapshots import NEW_MODEL, with_model
 from tests.fixtures.staging import event, stage
 from usagemeter.api.app import create_app
@@ -44,6 +45,16 @@ def api_url(clickhouse: Client, admin_key: str) -> Iterator[str]:
     price_updates.apply(clickhouse, price_updates.read_snapshot(with_model({"input_mtok": "1", "output_mtok": "2"})))
     with running_api(create_app(lambda: clickhouse, settings=api_settings())) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def shared_api(store_dsn: str) -> Iterator[tuple[str, str]]:
+    """The API over one store for the module's refused-budget cases, and an admin key: a refused budget
+    writes nothing, so the cases need no store each."""
+    with migrated_store(store_dsn) as store:
+        key = make_key(store, admin=True)
+        with running_api(create_app(lambda: store, settings=api_settings())) as url:
+            yield url, key
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -90,8 +101,9 @@ def test_the_cli_manages_budgets_through_the_api(api_url: str) -> None:
     ],
 )
 def test_bad_budgets_are_refused_with_the_field_named(
-    api_url: str, admin_key: str, change: dict[str, Any], field: str
+    shared_api: tuple[str, str], change: dict[str, Any], field: str
 ) -> None:
+    api_url, admin_key = shared_api
     body = {"scope": {"client_id": "acme"}, "limit": "100", **change}
     response = httpx.post(f"{api_url}/v1/budgets", json=body, headers=bearer(admin_key))
     assert response.status_code == 422

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.fixtures.api import api_client, api_settings, make_key
-from tests.fixtures.clickhouse import store_environment
+from tests.fixtures.clickhouse import priced_store, store_environment
 from tests.fixtures.snapshots import NEW_MODEL, Served, installed_raw, served, with_model
 from usagemeter.api.app import create_app
 from usagemeter.cli.app import app
@@ -37,6 +38,14 @@ PRICE_CHANGE = [
 def book(clickhouse: Client) -> Client:
     pricebook.load(clickhouse)
     return clickhouse
+
+
+@pytest.fixture(scope="module")
+def kept_book(store_dsn: str) -> Iterator[Client]:
+    """One book for the refused-snapshot cases: each asserts it is still version 1 after its refusal, so a
+    case that wrongly loaded its snapshot fails itself (and every case after it)."""
+    with priced_store(store_dsn) as client:
+        yield client
 
 
 def _version(client: Client) -> int:
@@ -95,15 +104,15 @@ BAD_SNAPSHOTS = [
 
 
 @pytest.mark.parametrize(("content", "message"), BAD_SNAPSHOTS)
-def test_a_bad_snapshot_is_refused_and_the_book_stays(book: Client, content: bytes, message: str) -> None:
+def test_a_bad_snapshot_is_refused_and_the_book_stays(kept_book: Client, content: bytes, message: str) -> None:
     with pytest.raises(SnapshotRejected, match=message):
         price_updates.read_snapshot(content)
-    api = _admin_api(book)
+    api = _admin_api(kept_book)
     answer = api.post("/v1/prices/snapshot", content=content, headers=JSON)
     assert answer.status_code == 422
     assert message in answer.json()["detail"]
-    assert _version(book) == 1
-    assert unit_prices(book, "gpt-4o-mini", provider="openai").priced
+    assert _version(kept_book) == 1
+    assert unit_prices(kept_book, "gpt-4o-mini", provider="openai").priced
 
 
 def test_the_cli_refuses_a_bad_file_with_its_name(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from tests.fixtures.clickhouse import migrated_store
 from tests.fixtures.staging import event, stage
 from usagemeter.query.analytics import run_query
 from usagemeter.query.answer import OTHER
@@ -50,11 +51,18 @@ def _events(count: int, seed: int = 13) -> list[dict[str, Any]]:
     return made
 
 
-@pytest.fixture
-def staged(clickhouse: Client) -> list[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def store(store_dsn: str) -> Iterator[Client]:
+    """One database for the module: every test only reads the events ``staged`` put there once."""
+    with migrated_store(store_dsn) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def staged(store: Client) -> list[dict[str, Any]]:
     events = _events(3000)
     for start in range(0, len(events), 1000):
-        stage(clickhouse, events[start : start + 1000])
+        stage(store, events[start : start + 1000])
     return events
 
 
@@ -72,13 +80,13 @@ def _within(low: datetime, high: datetime) -> Callable[[dict[str, Any]], bool]:
 
 @pytest.mark.parametrize("tz", ZONES)
 def test_days_of_a_month_sum_to_the_month_and_to_the_events(
-    clickhouse: Client, staged: list[dict[str, Any]], tz: str
+    store: Client, staged: list[dict[str, Any]], tz: str
 ) -> None:
     zone = ZoneInfo(tz)
     start, end = datetime(2026, 10, 1), datetime(2026, 11, 1)  # naive: local time in tz
     query = UsageQuery(client_ids=["acme"], start=start, end=end, tz=tz, bucket="day")
-    days = run_query(clickhouse, query)
-    month = run_query(clickhouse, query.model_copy(update={"bucket": None}))
+    days = run_query(store, query)
+    month = run_query(store, query.model_copy(update={"bucket": None}))
 
     assert len(days.rows) == 31
     assert [row.start for row in days.rows] == [
@@ -100,7 +108,7 @@ def test_days_of_a_month_sum_to_the_month_and_to_the_events(
 
 
 @pytest.mark.parametrize("bucket", ["15m", "hour", "week", "month"])
-def test_every_bucket_size_sums_to_the_range(clickhouse: Client, staged: list[dict[str, Any]], bucket: Bucket) -> None:
+def test_every_bucket_size_sums_to_the_range(store: Client, staged: list[dict[str, Any]], bucket: Bucket) -> None:
     query = UsageQuery(
         client_ids=["acme", "globex"],
         start=datetime(2026, 10, 5),
@@ -108,7 +116,7 @@ def test_every_bucket_size_sums_to_the_range(clickhouse: Client, staged: list[di
         tz="Asia/Kathmandu",
         bucket=bucket,
     )
-    answer = run_query(clickhouse, query)
+    answer = run_query(store, query)
     zone = ZoneInfo("Asia/Kathmandu")
     expected = _cost(
         staged, lambda r: datetime(2026, 10, 5, tzinfo=zone) <= _at(r) < datetime(2026, 10, 19, tzinfo=zone)
@@ -166,7 +174,7 @@ def _value(record: dict[str, Any], dimension: str) -> str:
 
 @pytest.mark.parametrize(("group_by", "filters", "keep"), GROUPINGS)
 def test_groups_and_filters_equal_python_sums(
-    clickhouse: Client,
+    store: Client,
     staged: list[dict[str, Any]],
     group_by: list[str],
     filters: list[Filter],
@@ -179,7 +187,7 @@ def test_groups_and_filters_equal_python_sums(
         group_by=group_by,
         filters=filters,
     )
-    answer = run_query(clickhouse, query)
+    answer = run_query(store, query)
     expected: dict[tuple[str, ...], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     for r in staged:
         if (
@@ -196,18 +204,18 @@ def test_groups_and_filters_equal_python_sums(
     assert costs == sorted(costs, reverse=True)
 
 
-def test_top_n_folds_the_rest_into_other_and_pages(clickhouse: Client, staged: list[dict[str, Any]]) -> None:
+def test_top_n_folds_the_rest_into_other_and_pages(store: Client, staged: list[dict[str, Any]]) -> None:
     base = UsageQuery(
         client_ids=["acme"], start=datetime(2026, 10, 1), end=datetime(2026, 11, 1), group_by=["service", "model"]
     )
-    everything = run_query(clickhouse, base)
-    top = run_query(clickhouse, base.model_copy(update={"top": 2}))
+    everything = run_query(store, base)
+    top = run_query(store, base.model_copy(update={"top": 2}))
     assert [row.group for row in top.rows[:2]] == [row.group for row in everything.rows[:2]]
     assert top.rows[2].group == {"service": OTHER, "model": OTHER}
     assert top.rows[2].cost.total == sum((row.cost.total for row in everything.rows[2:]), Decimal(0))
     assert top.total == everything.total
-    first = run_query(clickhouse, base.model_copy(update={"limit": 4}))
-    second = run_query(clickhouse, base.model_copy(update={"limit": 4, "offset": first.next_offset}))
+    first = run_query(store, base.model_copy(update={"limit": 4}))
+    second = run_query(store, base.model_copy(update={"limit": 4, "offset": first.next_offset}))
     assert first.rows + second.rows == everything.rows[:8]
     assert first.total_rows == everything.total_rows == len(everything.rows)
 
@@ -231,20 +239,18 @@ def test_top_n_folds_the_rest_into_other_and_pages(clickhouse: Client, staged: l
     ],
 )
 def test_unknown_names_answer_empty_and_say_so(
-    clickhouse: Client, staged: list[dict[str, Any]], changes: dict[str, Any], note: str
+    store: Client, staged: list[dict[str, Any]], changes: dict[str, Any], note: str
 ) -> None:
     query = UsageQuery(client_ids=["acme"], start=datetime(2026, 10, 1), end=datetime(2026, 11, 1)).model_copy(
         update=changes
     )
-    answer = run_query(clickhouse, UsageQuery.model_validate(query.model_dump()))
+    answer = run_query(store, UsageQuery.model_validate(query.model_dump()))
     assert answer.rows == [] and answer.total.cost.total == 0
     assert any(note in line for line in answer.notes), answer.notes
 
 
-def test_every_answer_says_how_fresh_it_is(clickhouse: Client, staged: list[dict[str, Any]]) -> None:
-    answer = run_query(
-        clickhouse, UsageQuery(client_ids=["acme"], start=datetime(2026, 10, 1), end=datetime(2026, 11, 1))
-    )
+def test_every_answer_says_how_fresh_it_is(store: Client, staged: list[dict[str, Any]]) -> None:
+    answer = run_query(store, UsageQuery(client_ids=["acme"], start=datetime(2026, 10, 1), end=datetime(2026, 11, 1)))
     newest = max(_at(r) for r in staged)
     assert answer.freshness.as_of == newest  # staged without a worker's token: one pseudo-partition
     assert answer.freshness.late_events == sum(

@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
 
 from tests.fixtures.api import BASE_URL, api_client, api_settings, make_key
+from tests.fixtures.clickhouse import migrated_store
 from tests.fixtures.clock import ManualClock
 from usagemeter.api import create_app
 from usagemeter.query import UsageApiError, UsageReport, fetch_usage, get_usage
@@ -89,12 +90,15 @@ def insert(client: Client, table: str, rows: list[dict[str, Any]]) -> None:
         )
 
 
-@pytest.fixture
-def usage_store(clickhouse: Client) -> Iterator[Client]:
-    for table in ("usage_15m_by_user", "usage_15m_by_model"):
-        clickhouse.command("SYSTEM STOP MERGES {table:Identifier}", parameters={"table": table})
-    insert(clickhouse, "usage_15m_by_user", ROWS)
-    yield clickhouse
+@pytest.fixture(scope="module")
+def usage_store(store_dsn: str) -> Iterator[Client]:
+    """ROWS, unmerged, in one database for the module: its tests read reports (and make keys, which no
+    report reads), so they share what would otherwise be a migration and six inserts each."""
+    with migrated_store(store_dsn) as client:
+        for table in ("usage_15m_by_user", "usage_15m_by_model"):
+            client.command("SYSTEM STOP MERGES {table:Identifier}", parameters={"table": table})
+        insert(client, "usage_15m_by_user", ROWS)
+        yield client
 
 
 def test_rows_of_one_key_are_unmerged(usage_store: Client) -> None:
