@@ -9,7 +9,7 @@ leaves the alert without a ``delivered`` row: the dispatcher sends it at the nex
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -44,6 +44,7 @@ SELECT payload
 FROM budget_alerts
 WHERE kind != 'carried'
   AND ({budget_id:String} = '' OR budget_id = {budget_id:String})
+  AND ({every_client:Bool} OR JSONExtractString(payload, 'scope', 'client_id') IN {clients:Array(String)})
   AND created_at >= {since:DateTime64(6, 'UTC')}
 ORDER BY created_at DESC, alert_id
 LIMIT 1 BY alert_id
@@ -121,9 +122,12 @@ class AlertLedger:
             for b, v, p, k, t, cs in rows
         ]
 
-    def recent(self, *, since: datetime, budget_id: str = "", limit: int = 100) -> list[Alert]:
-        """Delivered kinds of alerts (not ``carried``), newest first."""
-        parameters = {"since": since, "budget_id": budget_id, "limit": limit}
+    def recent(
+        self, *, since: datetime, budget_id: str = "", limit: int = 100, clients: Collection[str] | None = None
+    ) -> list[Alert]:
+        """Delivered kinds of alerts (not ``carried``), newest first; of budgets of ``clients`` when given."""
+        parameters = {"since": since, "budget_id": budget_id, "limit": limit, "every_client": clients is None,
+                      "clients": list(clients or ())}  # fmt: skip
         return [
             Alert.model_validate_json(row[0])
             for row in self._client.query(_LIST_SQL, parameters=parameters).result_rows

@@ -7,6 +7,7 @@ first call), never refused.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -88,11 +89,18 @@ def show(client: Client, budget_id: str, *, at: datetime | None = None, clock: C
 
 
 def alerts(
-    client: Client, *, budget_id: str = "", days: float = 30, limit: int = 100, clock: Clock = SYSTEM_CLOCK
+    client: Client,
+    *,
+    budget_id: str = "",
+    days: float = 30,
+    limit: int = 100,
+    clients: Collection[str] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> list[AlertRecord]:
+    """The newest ``limit`` alerts of the last ``days``; of the budgets of ``clients`` only, when given."""
     ledger = AlertLedger(client)
     since = utc_datetime(clock.now_us()) - timedelta(days=days)
-    found = ledger.recent(since=since, budget_id=budget_id, limit=limit)
+    found = ledger.recent(since=since, budget_id=budget_id, limit=limit, clients=clients)
     return _with_deliveries(ledger, found)
 
 

@@ -203,6 +203,15 @@ class Budget(_Frozen):
     deleted: bool = False
     spec: BudgetSpec
 
+    def without_secrets(self) -> Budget:
+        """This version with each webhook URL cut to its scheme and host (``WebhookChannel.redacted``): what a
+        reader who is not an admin sees, as an incoming-webhook URL carries its secret in the path."""
+        channels = tuple(
+            c.model_copy(update={"url": c.redacted()}) if isinstance(c, WebhookChannel) else c
+            for c in self.spec.channels
+        )
+        return self.model_copy(update={"spec": self.spec.model_copy(update={"channels": channels})})
+
 
 class BudgetPatch(_Frozen):
     """A change: the fields given replace the current version's; the rest stay."""

@@ -66,11 +66,11 @@ ENDPOINTS = (
     Endpoint("GET", "/v1/keys", "admin"),
     Endpoint("POST", "/v1/keys/revoke", "admin", body={"name": "no such key"}),
     Endpoint("POST", "/v1/budgets", "admin", ok=201, body={"scope": {"client_id": "acme"}, "limit": "10"}),
-    Endpoint("GET", "/v1/budgets", "admin"),
-    Endpoint("GET", "/v1/budgets/{budget_id}", "admin"),
+    Endpoint("GET", "/v1/budgets", "any-key"),  # the key's clients' budgets only (checked by name)
+    Endpoint("GET", "/v1/budgets/{budget_id}", "client"),
     Endpoint("PATCH", "/v1/budgets/{budget_id}", "admin", body={"limit": "20"}),
-    Endpoint("GET", "/v1/alerts", "admin"),
-    Endpoint("GET", "/v1/alerts/{alert_id}", "admin", ok=404),
+    Endpoint("GET", "/v1/alerts", "any-key"),  # the key's clients' alerts only
+    Endpoint("GET", "/v1/alerts/{alert_id}", "any-key", ok=404),  # no such alert: nobody's
     Endpoint("POST", "/v1/budgets/check", "client", body={"client_id": "acme"}),
     Endpoint("POST", "/v1/quote", "client", body={"client_id": "acme", "model": "gpt-4o", "input_tokens": 10}),
     Endpoint("GET", "/v1/reports", "client", params={"client_id": "acme", "group_by": "user"}),

@@ -24,6 +24,9 @@ from tests.fixtures.clickhouse import migrated_store
 from tests.fixtures.snapshots import NEW_MODEL, with_model
 from tests.fixtures.staging import event, stage
 from usagemeter.api.app import create_app
+from usagemeter.budgets.alerts import Alert
+from usagemeter.budgets.ledger import AlertLedger
+from usagemeter.budgets.model import Scope
 from usagemeter.cli.app import app
 from usagemeter.pricing import price_updates
 from usagemeter.producers import BudgetCheck, BudgetCheckUnavailable, BudgetExceeded
@@ -163,3 +166,48 @@ def test_a_quote_costs_what_the_event_costs(clickhouse: Client, api_url: str) ->
     bad = {"model": NEW_MODEL, "input_tokens": 1, "cache_read_tokens": 5}
     refused = httpx.post(f"{api_url}/v1/quote", json=bad, headers=acme)
     assert refused.status_code == 422
+
+
+def _alert_of(budget_id: str, client_id: str) -> Alert:
+    now = datetime.now(UTC)
+    return Alert(
+        alert_id=f"al_{client_id}", kind="crossed", budget_id=budget_id, version=1, name=f"{client_id}-monthly",
+        scope=Scope(client_id=client_id), period_start=now, period_end=now + timedelta(days=30), next_reset=None,
+        tz="UTC", unit="usd", spend=Decimal(2), limit=Decimal(1), percent=Decimal(200), thresholds=("pct:100",),
+        crossings=(0,), as_of=now, created_at=now,
+    )  # fmt: skip
+
+
+def test_a_client_key_reads_its_own_budgets_and_alerts_without_webhook_secrets(
+    clickhouse: Client, api_url: str, admin_key: str
+) -> None:
+    hook = "https://hooks.example.com/services/T000/B000/s3cret-path"
+    made: dict[str, str] = {}
+    for client_id in ("acme", "globex"):
+        body = {"name": f"{client_id}-monthly", "scope": {"client_id": client_id}, "limit": "1",
+                "channels": [{"type": "log"}, {"type": "webhook", "url": hook}]}  # fmt: skip
+        created = httpx.post(f"{api_url}/v1/budgets", json=body, headers=bearer(admin_key))
+        made[client_id] = created.json()["budget"]["budget_id"]
+        AlertLedger(clickhouse).record(_alert_of(made[client_id], client_id), datetime.now(UTC), "test")
+    acme = bearer(make_key(clickhouse, clients=["acme"]))
+
+    listed = httpx.get(f"{api_url}/v1/budgets", headers=acme)
+    assert [b["budget_id"] for b in listed.json()] == [made["acme"]]
+    assert "s3cret" not in listed.text and '"url":"https://hooks.example.com"' in listed.text
+    shown = httpx.get(f"{api_url}/v1/budgets/{made['acme']}", headers=acme)
+    assert shown.status_code == 200 and "s3cret" not in shown.text and "globex" not in shown.text
+    assert httpx.get(f"{api_url}/v1/budgets/{made['globex']}", headers=acme).status_code == 403
+    assert httpx.get(f"{api_url}/v1/budgets", params={"client_id": "globex"}, headers=acme).status_code == 403
+    alerts = httpx.get(f"{api_url}/v1/alerts", headers=acme)
+    assert [a["alert"]["budget_id"] for a in alerts.json()] == [made["acme"]] and "globex" not in alerts.text
+    assert httpx.get(f"{api_url}/v1/alerts/al_acme", headers=acme).status_code == 200
+    assert httpx.get(f"{api_url}/v1/alerts/al_globex", headers=acme).status_code == 403
+    assert httpx.patch(f"{api_url}/v1/budgets/{made['acme']}", json={"limit": "5"}, headers=acme).status_code == 403
+
+    admin = bearer(admin_key)
+    every = httpx.get(f"{api_url}/v1/budgets", headers=admin)
+    assert {b["budget_id"] for b in every.json()} == set(made.values()) and "s3cret" in every.text
+    assert {a["alert"]["alert_id"] for a in httpx.get(f"{api_url}/v1/alerts", headers=admin).json()} == {
+        "al_acme",
+        "al_globex",
+    }
