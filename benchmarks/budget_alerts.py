@@ -165,19 +165,11 @@ def _split(
     if not levels:
         print("  none")
         return
-    visible = [next(at for at, count in flushes if count >= level) for level in levels]
-    print(summary("event produced -> alert on topic", [arrivals[f"abs:{k}"] - produced[k - 1] for k in levels]))
-    print(
-        summary(
-            "  of which produced -> committed", [at - produced[k - 1] for at, k in zip(visible, levels, strict=True)]
-        )
-    )
-    print(
-        summary(
-            "  of which committed -> on topic",
-            [arrivals[f"abs:{k}"] - at for at, k in zip(visible, levels, strict=True)],
-        )
-    )
+    # (produced, committed, on the topic) of each crossing
+    moments = [(produced[k - 1], next(at for at, count in flushes if count >= k), arrivals[f"abs:{k}"]) for k in levels]
+    print(summary("event produced -> alert on topic", [on_topic - made for made, _, on_topic in moments]))
+    print(summary("  of which produced -> committed", [committed - made for made, committed, _ in moments]))
+    print(summary("  of which committed -> on topic", [on_topic - committed for _, committed, on_topic in moments]))
 
 
 def _produce_steadily(bootstrap: str, topic: str, total: int, rate: int) -> list[float]:
